@@ -1,0 +1,69 @@
+"""The codelab's tf.data pipeline: cache, shuffle 5000, batch, prefetch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SHUFFLE_BUFFER = 5000
+
+
+FLAT = (784,)
+IMAGE = (28, 28, 1)
+
+
+def scale_images(images: np.ndarray, shape: tuple[int, ...] = IMAGE) -> np.ndarray:
+    """Images -> float32 shaped (N, *shape): (784,) flat or (28, 28, 1).
+
+    Integer images (uint8, 0-255) are scaled to [0, 1]; float images are taken as scaled.
+    """
+    images = np.asarray(images)
+    x = images.astype(np.float32)
+    if np.issubdtype(images.dtype, np.integer):
+        x /= 255.0
+    return x.reshape((len(x), *shape))
+
+
+def make_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    training: bool,
+    flat: bool = False,
+    shape: tuple[int, ...] | None = None,
+    one_hot: bool = False,
+    seed: int | None = None,
+    repeat: bool = False,
+):
+    """A ``tf.data.Dataset`` of (image, label) batches.
+
+    Training data is cached, shuffled with a 5000-image buffer (reshuffled each epoch),
+    batched and prefetched, as the codelab does; evaluation data is batched and prefetched.
+    Images are shaped ``shape`` when given, else flat (784,) or (28, 28, 1) by ``flat``.
+    """
+    import tensorflow as tf
+
+    x = scale_images(images, shape or (FLAT if flat else IMAGE))
+    y = np.asarray(labels, dtype=np.int64)
+    if one_hot:
+        y = np.eye(10, dtype=np.float32)[y]
+    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    if training:
+        dataset = dataset.cache().shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            dataset = dataset.repeat()
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def make_datasets(
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    batch_size: int,
+    flat: bool = False,
+    seed: int | None = None,
+    eval_batch_size: int = 1000,
+):
+    """Training and validation datasets for ``model.fit``."""
+    return (
+        make_dataset(*train, batch_size, training=True, flat=flat, seed=seed),
+        make_dataset(*test, eval_batch_size, training=False, flat=flat),
+    )

@@ -1,0 +1,31 @@
+"""Exceptions a user can cause, each with a one-line message that says what to do."""
+
+from __future__ import annotations
+
+
+class MnistWidgetsError(Exception):
+    """Base class: the command line prints these without a traceback."""
+
+
+class DataError(MnistWidgetsError):
+    """A data file is missing, truncated, corrupt or fails its checksum."""
+
+
+class DownloadError(DataError):
+    """A download from every mirror failed."""
+
+
+class ModelSpecError(MnistWidgetsError):
+    """A layer stack that cannot be built (bad shapes, bad parameters)."""
+
+    def __init__(self, message: str, layer_index: int | None = None) -> None:
+        super().__init__(message)
+        self.layer_index = layer_index
+
+
+class PresetError(MnistWidgetsError):
+    """An unknown preset name or bad preset settings."""
+
+
+class TrainingError(MnistWidgetsError):
+    """Training could not go on (for example a NaN loss)."""

@@ -1,0 +1,218 @@
+"""The training engine: fits any Keras model with a preset's settings.
+
+It reports through Keras callbacks and plain events and knows nothing of widgets. Training
+can run on the calling thread (``run``) or on a worker thread (``start``), so a notebook
+kernel stays free to handle Stop and Pause clicks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.loading import load_data
+from ..data.pipeline import make_dataset
+from ..errors import TrainingError
+from ..models.spec import CompileSpec, compile_model
+from .control import NanGuard, TrainingControl
+from .device import describe_device
+from .events import EventEmitter, Listener
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class TrainingResult:
+    """What a run produced."""
+
+    history: dict[str, list[float]]
+    test_accuracy: float | None
+    test_loss: float | None
+    epochs_run: int
+    stop_reason: str | None  # None when it ran to the end, else "user" or "nan"
+    message: str
+    seconds: float
+    device: str
+    learning_rates: list[float] = field(default_factory=list)
+
+
+def input_shape_of(model) -> tuple[int, ...]:
+    return tuple(int(d) for d in model.input_shape[1:])
+
+
+def seed_everything(seed: int | None) -> None:
+    if seed is not None:
+        import keras
+
+        keras.utils.set_random_seed(int(seed))
+
+
+class Trainer:
+    """Train a Keras model on MNIST (or Fashion-MNIST) and evaluate it on the test set.
+
+    ``data`` is ``((x_train, y_train), (x_test, y_test))`` as uint8 arrays; when None it is
+    loaded with ``load_data(dataset)``. ``limit`` keeps the first N training images.
+    """
+
+    def __init__(
+        self,
+        model,
+        compile_spec: CompileSpec | None = None,
+        *,
+        data: tuple[Split, Split] | None = None,
+        dataset: str = "mnist",
+        limit: int | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        callbacks: Sequence = (),
+        listeners: Sequence[Listener] = (),
+        seed: int | None = None,
+        validate: bool = True,
+        evaluate: bool = True,
+    ) -> None:
+        self.model = model
+        self.compile_spec = compile_spec or CompileSpec()
+        self.epochs = int(epochs if epochs is not None else self.compile_spec.epochs)
+        self.batch_size = int(batch_size or self.compile_spec.batch_size)
+        if self.epochs < 1 or self.batch_size < 1:
+            raise TrainingError("epochs and batch size must be at least 1")
+        if limit is not None and limit < 1:
+            raise TrainingError("limit must be at least 1 image")
+        self.data = data
+        self.dataset = dataset
+        self.limit = limit
+        self.callbacks = list(callbacks)
+        self.emitter = EventEmitter(list(listeners), self.batch_size)
+        self.seed = seed
+        self.validate = validate
+        self.evaluate = evaluate
+        self.control = TrainingControl()
+        self.nan_guard = NanGuard()
+        self.result: TrainingResult | None = None
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- control, from any thread -------------------------------------------------------
+    def stop(self) -> None:
+        self.control.stop()
+
+    def pause(self) -> None:
+        self.control.pause()
+
+    def resume(self) -> None:
+        self.control.resume()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- running --------------------------------------------------------------------------
+    def start(self) -> threading.Thread:
+        """Train on a worker thread; ``wait()`` returns the result."""
+        if self.running:
+            raise TrainingError("training is already running")
+
+        def work() -> None:
+            try:
+                self.run()
+            except BaseException as exc:  # kept for wait(), never lost silently
+                self.error = exc
+
+        self._thread = threading.Thread(target=work, name="mnist-widgets-training", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def wait(self, timeout: float | None = None) -> TrainingResult | None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def _splits(self) -> tuple[Split, Split]:
+        (x_train, y_train), (x_test, y_test) = self.data or load_data(self.dataset)
+        if self.limit:
+            x_train, y_train = x_train[: self.limit], y_train[: self.limit]
+        return (x_train, y_train), (x_test, y_test)
+
+    def run(self) -> TrainingResult:
+        """Train on this thread and return the result."""
+        import keras
+
+        seed_everything(self.seed)
+        self.control.reset()
+        if getattr(self.model, "optimizer", None) is None or not self.model.compiled:
+            compile_model(self.model, self.compile_spec)
+        (x_train, y_train), (x_test, y_test) = self._splits()
+        shape = input_shape_of(self.model)
+        train_ds = make_dataset(
+            x_train, y_train, self.batch_size, training=True, shape=shape, seed=self.seed
+        )
+        test_ds = make_dataset(x_test, y_test, 1000, training=False, shape=shape)
+        self.emitter.samples = len(x_train)
+        callbacks = [self.control, self.nan_guard]
+        rates: list[float] = []
+        self.emitter.listeners.insert(0, lambda e: _record_rate(e, rates))
+        if self.compile_spec.schedule is not None:
+            callbacks.append(keras.callbacks.LearningRateScheduler(self.compile_spec.schedule))
+        callbacks += [self.emitter, *self.callbacks]
+        device = describe_device()
+        start = time.perf_counter()
+        history = self.model.fit(
+            train_ds,
+            epochs=self.epochs,
+            validation_data=test_ds if self.validate else None,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=0,
+        )
+        self.emitter.listeners.pop(0)
+        seconds = time.perf_counter() - start
+        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        hist.pop("learning_rate", None)
+        stop_reason = "nan" if self.nan_guard.message else ("user" if self.control.stop_requested else None)
+        test_loss = test_acc = None
+        if self.evaluate:
+            test_loss, test_acc = (float(v) for v in self.model.evaluate(test_ds, verbose=0)[:2])
+        message = self.nan_guard.message or (
+            "stopped by the user" if stop_reason == "user" else "finished"
+        )
+        self.result = TrainingResult(
+            history=hist, test_accuracy=test_acc, test_loss=test_loss,
+            epochs_run=len(next(iter(hist.values()), [])), stop_reason=stop_reason,
+            message=message, seconds=seconds, device=device, learning_rates=rates,
+        )
+        return self.result
+
+
+def _record_rate(event, rates: list[float]) -> None:
+    if event.kind == "epoch_begin" and event.learning_rate is not None:
+        rates.append(event.learning_rate)
+
+
+def train_preset(
+    name: str,
+    *,
+    epochs: int | None = None,
+    limit: int | None = None,
+    data: tuple[Split, Split] | None = None,
+    dataset: str = "mnist",
+    seed: int | None = None,
+    listeners: Sequence[Listener] = (),
+    callbacks: Sequence = (),
+) -> tuple[object, TrainingResult]:
+    """Build a preset's model and train it with the preset's settings; returns (model, result)."""
+    from ..models.presets import build_model, get_preset
+
+    preset = get_preset(name)
+    seed_everything(seed)
+    model = build_model(name)
+    trainer = Trainer(
+        model, preset.compile, data=data, dataset=dataset, limit=limit, epochs=epochs,
+        seed=seed, listeners=listeners, callbacks=callbacks,
+    )
+    return model, trainer.run()
