@@ -1,0 +1,1 @@
+"""Sub-commands of the ``mnist-widgets`` command line, one module each."""

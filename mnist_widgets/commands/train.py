@@ -1,0 +1,83 @@
+"""``mnist-widgets train``: headless training of a preset with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def register(sub) -> None:
+    from ..models.presets import PRESETS
+
+    parser = sub.add_parser("train", help="train a preset headless and save the model")
+    parser.add_argument("--preset", required=True, choices=list(PRESETS), metavar="NAME",
+                        help=f"one of: {', '.join(PRESETS)}")
+    parser.add_argument("--epochs", type=_positive, help="epochs (default: the preset's)")
+    parser.add_argument("--limit", type=_positive, help="train on the first N training images")
+    parser.add_argument("--batch-size", type=_positive, help="batch size (default: the preset's)")
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    parser.add_argument("--seed", type=int, default=None, help="seed for a repeatable run")
+    parser.add_argument("--out", default="runs", help="folder for the .keras model and curves PNG")
+    parser.set_defaults(func=run)
+
+
+def _writable_dir(path: str) -> Path:
+    from ..errors import MnistWidgetsError
+
+    out = Path(path).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise MnistWidgetsError(f"--out {out}: not writable ({exc.strerror or exc})") from None
+    return out
+
+
+def run(args) -> int:
+    from ..data.loading import load_data
+    from ..models.presets import build_model, get_preset
+    from ..reports.curves import save_curves
+    from ..training.engine import Trainer, seed_everything
+    from ..training.progress import ProgressBar
+
+    out = _writable_dir(args.out)
+    preset = get_preset(args.preset)
+    data = load_data(args.dataset)
+    seed_everything(args.seed)
+    model = build_model(preset.name)
+    trainer = Trainer(
+        model, preset.compile, data=data, limit=args.limit, epochs=args.epochs,
+        batch_size=args.batch_size, seed=args.seed, listeners=[ProgressBar()],
+    )
+    images = min(args.limit or len(data[0][0]), len(data[0][0]))
+    print(f"training {preset.name} on {args.dataset} ({images} images) with {_device()}", flush=True)
+    result = trainer.run()
+    model_path = out / f"{preset.name}.keras"
+    tmp = out / f".{preset.name}.{os.getpid()}.keras"
+    model.save(tmp)
+    os.replace(tmp, model_path)
+    png = save_curves(result.history, result.learning_rates, out / f"{preset.name}-curves.png")
+    if result.stop_reason == "nan":
+        print(f"warning: {result.message}")
+    print(f"saved {model_path} and {png} ({result.seconds:.0f} s of training)")
+    print(f"test_accuracy={result.test_accuracy:.4f}")
+    return 0
+
+
+def _device() -> str:
+    from ..training.device import describe_device
+
+    return describe_device()

@@ -1,0 +1,1 @@
+"""Static outputs of a finished run (PNG curves)."""

@@ -1,0 +1,20 @@
+"""The three widgets: layer builder, live training dashboard, prediction gallery."""
+
+from __future__ import annotations
+
+_WIDGETS = {
+    "LayerBuilder": "mnist_widgets.widgets.builder",
+    "TrainingDashboard": "mnist_widgets.widgets.dashboard",
+    "PredictionGallery": "mnist_widgets.widgets.gallery",
+    "DrawingPad": "mnist_widgets.widgets.drawing",
+}
+
+__all__ = list(_WIDGETS)
+
+
+def __getattr__(name: str):
+    if name in _WIDGETS:
+        import importlib
+
+        return getattr(importlib.import_module(_WIDGETS[name]), name)
+    raise AttributeError(f"module 'mnist_widgets.widgets' has no attribute {name!r}")
