@@ -21,7 +21,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mnist-widgets", description="MNIST teaching kit: data, training, models.")
+    parser = _Parser(
+        prog="mnist-widgets", description="MNIST teaching kit: data, training, models."
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f"mnist_widgets.commands.{name}").register(sub)

@@ -22,8 +22,13 @@ def register(sub) -> None:
     from ..models.presets import PRESETS
 
     parser = sub.add_parser("train", help="train a preset headless and save the model")
-    parser.add_argument("--preset", required=True, choices=list(PRESETS), metavar="NAME",
-                        help=f"one of: {', '.join(PRESETS)}")
+    parser.add_argument(
+        "--preset",
+        required=True,
+        choices=list(PRESETS),
+        metavar="NAME",
+        help=f"one of: {', '.join(PRESETS)}",
+    )
     parser.add_argument("--epochs", type=_positive, help="epochs (default: the preset's)")
     parser.add_argument("--limit", type=_positive, help="train on the first N training images")
     parser.add_argument("--batch-size", type=_positive, help="batch size (default: the preset's)")
@@ -59,11 +64,19 @@ def run(args) -> int:
     seed_everything(args.seed)
     model = build_model(preset.name)
     trainer = Trainer(
-        model, preset.compile, data=data, limit=args.limit, epochs=args.epochs,
-        batch_size=args.batch_size, seed=args.seed, listeners=[ProgressBar()],
+        model,
+        preset.compile,
+        data=data,
+        limit=args.limit,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        listeners=[ProgressBar()],
     )
     images = min(args.limit or len(data[0][0]), len(data[0][0]))
-    print(f"training {preset.name} on {args.dataset} ({images} images) with {_device()}", flush=True)
+    print(
+        f"training {preset.name} on {args.dataset} ({images} images) with {_device()}", flush=True
+    )
     result = trainer.run()
     model_path = out / f"{preset.name}.keras"
     tmp = out / f".{preset.name}.{os.getpid()}.keras"

@@ -28,7 +28,9 @@ def verify(path: Path, known: KnownFile) -> None:
     )
 
 
-def _fetch(url: str, tmp: Path, timeout: float, progress: Callable[[int, int], None] | None) -> None:
+def _fetch(
+    url: str, tmp: Path, timeout: float, progress: Callable[[int, int], None] | None
+) -> None:
     with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0)
         done = 0

@@ -49,10 +49,12 @@ MNIST = DatasetInfo(
         TRAIN_IMAGES: KnownFile(
             TRAIN_IMAGES,
             "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            frozenset({
-                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
-            }),
+            frozenset(
+                {
+                    "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                    "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
+                }
+            ),
         ),
         TRAIN_LABELS: KnownFile(
             TRAIN_LABELS,
@@ -106,8 +108,16 @@ FASHION_MNIST = DatasetInfo(
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
     ),
     class_names=(
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ),
 )
 

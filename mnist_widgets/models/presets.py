@@ -45,13 +45,23 @@ def _conv_stack(batchnorm: bool) -> list[LayerSpec]:
     for filters, kernel, stride in convs:
         if batchnorm:
             layers += [
-                L("Conv2D", {"filters": filters, "kernel_size": kernel, "strides": stride,
-                             "activation": "linear", "use_bias": False}),
+                L(
+                    "Conv2D",
+                    {
+                        "filters": filters,
+                        "kernel_size": kernel,
+                        "strides": stride,
+                        "activation": "linear",
+                        "use_bias": False,
+                    },
+                ),
                 L("BatchNormalization", {"center": True, "scale": False}),
                 L("Activation", {"activation": "relu"}),
             ]
         else:
-            layers.append(L("Conv2D", {"filters": filters, "kernel_size": kernel, "strides": stride}))
+            layers.append(
+                L("Conv2D", {"filters": filters, "kernel_size": kernel, "strides": stride})
+            )
     layers.append(L("Flatten"))
     return layers
 
@@ -65,64 +75,117 @@ def _add(preset: Preset) -> None:
     PRESETS[preset.name] = preset
 
 
-_add(Preset(
-    "softmax", "One dense softmax layer",
-    "A single Dense(10, softmax) layer on the 784 pixels, trained with plain SGD.",
-    [_dense_input(), L("Dense", {"units": 10, "activation": "softmax"})],
-    CompileSpec("sgd", 0.01, None, 128, 10), 0.92, ("dense",),
-))
-_add(Preset(
-    "dense", "Three dense layers, relu and Adam",
-    "Dense 200 and 60 with relu, then softmax; Adam converges where SGD with sigmoid stalls.",
-    [_dense_input(), L("Dense", {"units": 200}), L("Dense", {"units": 60}),
-     L("Dense", {"units": 10, "activation": "softmax"})],
-    CompileSpec("adam", 0.001, None, 128, 10), 0.97, ("dense",),
-))
-_add(Preset(
-    "dense-lr-decay", "Dense layers with learning-rate decay",
-    "Start fast (Adam at 0.01) and decay the rate by 0.6 each epoch: the noise goes away.",
-    [_dense_input(), L("Dense", {"units": 200}), L("Dense", {"units": 60}),
-     L("Dense", {"units": 10, "activation": "softmax"})],
-    CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10), 0.98, ("dense", "schedule"),
-))
-_add(Preset(
-    "dense-dropout", "Dense layers with dropout",
-    "Dense 200/100/60, each followed by dropout 0.25, with the decaying rate: dropout alone "
-    "cannot fix what flattening the image threw away.",
-    [_dense_input(),
-     L("Dense", {"units": 200}), L("Dropout", {"rate": 0.25}),
-     L("Dense", {"units": 100}), L("Dropout", {"rate": 0.25}),
-     L("Dense", {"units": 60}), L("Dropout", {"rate": 0.25}),
-     L("Dense", {"units": 10, "activation": "softmax"})],
-    CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10), 0.98, ("dense", "dropout"),
-))
-_add(Preset(
-    "cnn", "Convolutional network",
-    "Conv 3x3x12, 6x6x24 stride 2, 6x6x32 stride 2, then dense 200: shapes matter.",
-    _conv_stack(False) + [L("Dense", {"units": 200}),
-                          L("Dense", {"units": 10, "activation": "softmax"})],
-    CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10), 0.99, ("cnn",),
-))
-_add(Preset(
-    "cnn-dropout", "Convolutional network with dropout",
-    "The CNN with dropout 0.25 on the dense layer: now the validation loss stops rising.",
-    _conv_stack(False) + [L("Dense", {"units": 200}), L("Dropout", {"rate": 0.25}),
-                          L("Dense", {"units": 10, "activation": "softmax"})],
-    CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10), 0.992, ("cnn", "dropout"),
-))
-_add(Preset(
-    "cnn-batchnorm", "Convolutional network with batch norm",
-    "No bias, batch norm (center, no scale), then relu after each conv and the dense 200; "
-    "dropout 0.3, batch 64, rate 0.01 x 0.666^epoch.",
-    _conv_stack(True) + [
-        L("Dense", {"units": 200, "activation": "linear", "use_bias": False}),
-        L("BatchNormalization", {"center": True, "scale": False}),
-        L("Activation", {"activation": "relu"}),
-        L("Dropout", {"rate": 0.3}),
-        L("Dense", {"units": 10, "activation": "softmax"}),
-    ],
-    CompileSpec("adam", 0.01, ExponentialDecay(0.01, 0.666), 64, 12), 0.995, ("cnn", "batchnorm"),
-))
+_add(
+    Preset(
+        "softmax",
+        "One dense softmax layer",
+        "A single Dense(10, softmax) layer on the 784 pixels, trained with plain SGD.",
+        [_dense_input(), L("Dense", {"units": 10, "activation": "softmax"})],
+        CompileSpec("sgd", 0.01, None, 128, 10),
+        0.92,
+        ("dense",),
+    )
+)
+_add(
+    Preset(
+        "dense",
+        "Three dense layers, relu and Adam",
+        "Dense 200 and 60 with relu, then softmax; Adam converges where SGD with sigmoid stalls.",
+        [
+            _dense_input(),
+            L("Dense", {"units": 200}),
+            L("Dense", {"units": 60}),
+            L("Dense", {"units": 10, "activation": "softmax"}),
+        ],
+        CompileSpec("adam", 0.001, None, 128, 10),
+        0.97,
+        ("dense",),
+    )
+)
+_add(
+    Preset(
+        "dense-lr-decay",
+        "Dense layers with learning-rate decay",
+        "Start fast (Adam at 0.01) and decay the rate by 0.6 each epoch: the noise goes away.",
+        [
+            _dense_input(),
+            L("Dense", {"units": 200}),
+            L("Dense", {"units": 60}),
+            L("Dense", {"units": 10, "activation": "softmax"}),
+        ],
+        CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10),
+        0.98,
+        ("dense", "schedule"),
+    )
+)
+_add(
+    Preset(
+        "dense-dropout",
+        "Dense layers with dropout",
+        "Dense 200/100/60, each followed by dropout 0.25, with the decaying rate: dropout alone "
+        "cannot fix what flattening the image threw away.",
+        [
+            _dense_input(),
+            L("Dense", {"units": 200}),
+            L("Dropout", {"rate": 0.25}),
+            L("Dense", {"units": 100}),
+            L("Dropout", {"rate": 0.25}),
+            L("Dense", {"units": 60}),
+            L("Dropout", {"rate": 0.25}),
+            L("Dense", {"units": 10, "activation": "softmax"}),
+        ],
+        CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10),
+        0.98,
+        ("dense", "dropout"),
+    )
+)
+_add(
+    Preset(
+        "cnn",
+        "Convolutional network",
+        "Conv 3x3x12, 6x6x24 stride 2, 6x6x32 stride 2, then dense 200: shapes matter.",
+        _conv_stack(False)
+        + [L("Dense", {"units": 200}), L("Dense", {"units": 10, "activation": "softmax"})],
+        CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10),
+        0.99,
+        ("cnn",),
+    )
+)
+_add(
+    Preset(
+        "cnn-dropout",
+        "Convolutional network with dropout",
+        "The CNN with dropout 0.25 on the dense layer: now the validation loss stops rising.",
+        _conv_stack(False)
+        + [
+            L("Dense", {"units": 200}),
+            L("Dropout", {"rate": 0.25}),
+            L("Dense", {"units": 10, "activation": "softmax"}),
+        ],
+        CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10),
+        0.992,
+        ("cnn", "dropout"),
+    )
+)
+_add(
+    Preset(
+        "cnn-batchnorm",
+        "Convolutional network with batch norm",
+        "No bias, batch norm (center, no scale), then relu after each conv and the dense 200; "
+        "dropout 0.3, batch 64, rate 0.01 x 0.666^epoch.",
+        _conv_stack(True)
+        + [
+            L("Dense", {"units": 200, "activation": "linear", "use_bias": False}),
+            L("BatchNormalization", {"center": True, "scale": False}),
+            L("Activation", {"activation": "relu"}),
+            L("Dropout", {"rate": 0.3}),
+            L("Dense", {"units": 10, "activation": "softmax"}),
+        ],
+        CompileSpec("adam", 0.01, ExponentialDecay(0.01, 0.666), 64, 12),
+        0.995,
+        ("cnn", "batchnorm"),
+    )
+)
 
 
 def list_presets() -> list[Preset]:

@@ -25,7 +25,9 @@ class ExponentialDecay:
         return f"lambda epoch: {floor}{self.initial!r} * {self.rate!r} ** epoch"
 
     def describe(self) -> str:
-        return f"{self.initial:g} x {self.rate:g}^epoch" + (f" + {self.floor:g}" if self.floor else "")
+        return f"{self.initial:g} x {self.rate:g}^epoch" + (
+            f" + {self.floor:g}" if self.floor else ""
+        )
 
 
 def schedule_values(schedule, learning_rate: float, epochs: int) -> list[float]:

@@ -90,7 +90,9 @@ class LayerSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LayerSpec:
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in data.get("params", {}).items()}
+        params = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.get("params", {}).items()
+        }
         return cls(data["kind"], params)
 
     def copy(self) -> LayerSpec:
@@ -148,8 +150,11 @@ def make_layer(spec: LayerSpec, name: str | None = None):
         if spec.kind == "Dense":
             return keras.layers.Dense(int(p["units"]), **kw)
         return keras.layers.Conv2D(
-            int(p["filters"]), int(p["kernel_size"]), strides=int(p["strides"]),
-            padding=p["padding"], **kw,
+            int(p["filters"]),
+            int(p["kernel_size"]),
+            strides=int(p["strides"]),
+            padding=p["padding"],
+            **kw,
         )
     if spec.kind == "MaxPooling2D":
         return keras.layers.MaxPooling2D(
@@ -191,7 +196,10 @@ def _shape_problem(spec: LayerSpec, in_shape: tuple) -> str | None:
         height, width = in_shape[0], in_shape[1]
         what = "kernel" if spec.kind == "Conv2D" else "pool"
         if p["padding"] == "valid" and size > min(height, width):
-            return f"{what} {size}x{size} is larger than its {height}x{width} input: use a smaller {what} or padding 'same'"
+            return (
+                f"{what} {size}x{size} is larger than its {height}x{width} input: "
+                f"use a smaller {what} or padding 'same'"
+            )
         if stride > max(height, width):
             return f"stride {stride} is larger than the {height}x{width} input"
     return None
@@ -208,7 +216,10 @@ def analyse(layers: list[LayerSpec]) -> list[LayerReport]:
     reports: list[LayerReport] = []
     if not layers or layers[0].kind != "Input":
         msg = "the first layer must be Input (its shape: (784,) for dense, (28, 28, 1) for conv)"
-        return [LayerReport(i, s.kind, None, error=msg if i == 0 else None) for i, s in enumerate(layers)]
+        return [
+            LayerReport(i, s.kind, None, error=msg if i == 0 else None)
+            for i, s in enumerate(layers)
+        ]
     shape = _ints(layers[0].full_params()["shape"])
     if any(s < 1 for s in shape):
         return [LayerReport(0, "Input", None, error=f"Input shape {shape} must be positive")] + [
@@ -230,7 +241,10 @@ def analyse(layers: list[LayerSpec]) -> list[LayerReport]:
                 out = layer(tensor)
                 out_shape = tuple(out.shape[1:])
                 if any(d is not None and d < 1 for d in out_shape):
-                    error = f"{spec.kind} shrinks its input {tuple(tensor.shape[1:])} to {out_shape}: use a smaller kernel or stride, or padding 'same'"
+                    error = (
+                        f"{spec.kind} shrinks its input {tuple(tensor.shape[1:])} to "
+                        f"{out_shape}: use a smaller kernel or stride, or padding 'same'"
+                    )
             except Exception as exc:  # Keras' own message, one line
                 error = f"{spec.kind}: {str(exc).strip().splitlines()[0]}"
         if error:
@@ -244,7 +258,11 @@ def analyse(layers: list[LayerSpec]) -> list[LayerReport]:
     if not failed:
         last = layers[-1]
         p = last.full_params()
-        if not (last.kind == "Dense" and reports[-1].output_shape == (10,) and p["activation"] == "softmax"):
+        if not (
+            last.kind == "Dense"
+            and reports[-1].output_shape == (10,)
+            and p["activation"] == "softmax"
+        ):
             reports[-1].error = "a digit classifier must end with Dense(10, activation='softmax')"
     return reports
 
@@ -276,8 +294,10 @@ def make_optimizer(compile_spec: CompileSpec):
     import keras
 
     classes = {
-        "sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam,
-        "rmsprop": keras.optimizers.RMSprop, "adamw": keras.optimizers.AdamW,
+        "sgd": keras.optimizers.SGD,
+        "adam": keras.optimizers.Adam,
+        "rmsprop": keras.optimizers.RMSprop,
+        "adamw": keras.optimizers.AdamW,
         "nadam": keras.optimizers.Nadam,
     }
     return classes[compile_spec.optimizer](learning_rate=compile_spec.start_rate())
@@ -299,13 +319,20 @@ def _layer_code(spec: LayerSpec) -> str:
         return f"tf.keras.Input(shape={_ints(p['shape'])!r})"
     if spec.kind == "Reshape":
         return f"tf.keras.layers.Reshape({_ints(p['target_shape'])!r})"
-    positional = {"Dense": ["units"], "Conv2D": ["filters", "kernel_size"],
-                  "MaxPooling2D": ["pool_size"], "Dropout": ["rate"], "Activation": ["activation"]}
+    positional = {
+        "Dense": ["units"],
+        "Conv2D": ["filters", "kernel_size"],
+        "MaxPooling2D": ["pool_size"],
+        "Dropout": ["rate"],
+        "Activation": ["activation"],
+    }
     args = [repr(p[n]) for n in positional.get(spec.kind, [])]
     for name, value in p.items():
         if name in positional.get(spec.kind, []):
             continue
-        keep = value != defaults[name] or (name == "activation") or spec.kind == "BatchNormalization"
+        keep = (
+            value != defaults[name] or (name == "activation") or spec.kind == "BatchNormalization"
+        )
         if spec.kind == "BatchNormalization" and name == "momentum" and value == 0.99:
             keep = False
         if keep:
@@ -320,10 +347,17 @@ def to_code(layers: list[LayerSpec], compile_spec: CompileSpec | None = None) ->
     lines.append("])")
     if compile_spec is not None:
         c = compile_spec
-        opt = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop", "adamw": "AdamW", "nadam": "Nadam"}
+        opt = {
+            "sgd": "SGD",
+            "adam": "Adam",
+            "rmsprop": "RMSprop",
+            "adamw": "AdamW",
+            "nadam": "Nadam",
+        }
         lines += [
             "model.compile(",
-            f"    optimizer=tf.keras.optimizers.{opt[c.optimizer]}(learning_rate={c.start_rate()!r}),",
+            f"    optimizer=tf.keras.optimizers.{opt[c.optimizer]}("
+            f"learning_rate={c.start_rate()!r}),",
             "    loss='sparse_categorical_crossentropy',",
             "    metrics=['accuracy'],",
             ")",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def save_curves(history: dict[str, list[float]], learning_rates: list[float], path: str | Path) -> Path:
+def save_curves(
+    history: dict[str, list[float]], learning_rates: list[float], path: str | Path
+) -> Path:
     """Loss, accuracy (training and validation) and learning rate per epoch, in one PNG."""
     import matplotlib
 

@@ -5,6 +5,12 @@ from .engine import Trainer, TrainingResult, train_preset
 from .events import BatchValues, EventEmitter, TrainingEvent
 
 __all__ = [
-    "BatchValues", "EventEmitter", "NanGuard", "Trainer", "TrainingControl", "TrainingEvent",
-    "TrainingResult", "train_preset",
+    "BatchValues",
+    "EventEmitter",
+    "NanGuard",
+    "Trainer",
+    "TrainingControl",
+    "TrainingEvent",
+    "TrainingResult",
+    "train_preset",
 ]

@@ -14,7 +14,9 @@ def describe_device() -> str:
         names = []
         for gpu in gpus:
             try:
-                names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+                names.append(
+                    tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+                )
             except Exception:
                 names.append(gpu.name)
         return f"GPU: {names[0]}" + (f" ({len(gpus)} devices)" if len(gpus) > 1 else "")

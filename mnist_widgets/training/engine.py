@@ -174,7 +174,9 @@ class Trainer:
         seconds = time.perf_counter() - start
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         hist.pop("learning_rate", None)
-        stop_reason = "nan" if self.nan_guard.message else ("user" if self.control.stop_requested else None)
+        stop_reason = (
+            "nan" if self.nan_guard.message else ("user" if self.control.stop_requested else None)
+        )
         test_loss = test_acc = None
         if self.evaluate:
             test_loss, test_acc = (float(v) for v in self.model.evaluate(test_ds, verbose=0)[:2])
@@ -182,9 +184,15 @@ class Trainer:
             "stopped by the user" if stop_reason == "user" else "finished"
         )
         self.result = TrainingResult(
-            history=hist, test_accuracy=test_acc, test_loss=test_loss,
-            epochs_run=len(next(iter(hist.values()), [])), stop_reason=stop_reason,
-            message=message, seconds=seconds, device=device, learning_rates=rates,
+            history=hist,
+            test_accuracy=test_acc,
+            test_loss=test_loss,
+            epochs_run=len(next(iter(hist.values()), [])),
+            stop_reason=stop_reason,
+            message=message,
+            seconds=seconds,
+            device=device,
+            learning_rates=rates,
         )
         return self.result
 
@@ -212,7 +220,14 @@ def train_preset(
     seed_everything(seed)
     model = build_model(name)
     trainer = Trainer(
-        model, preset.compile, data=data, dataset=dataset, limit=limit, epochs=epochs,
-        seed=seed, listeners=listeners, callbacks=callbacks,
+        model,
+        preset.compile,
+        data=data,
+        dataset=dataset,
+        limit=limit,
+        epochs=epochs,
+        seed=seed,
+        listeners=listeners,
+        callbacks=callbacks,
     )
     return model, trainer.run()

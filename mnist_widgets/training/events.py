@@ -17,7 +17,11 @@ import keras
 
 @dataclass
 class TrainingEvent:
-    """What happened: ``kind`` is train_begin, epoch_begin, batch_end, epoch_end, train_end or nan."""
+    """One moment of a run.
+
+    ``kind`` is train_begin, epoch_begin, batch_end, epoch_end, train_end or nan; for
+    batch_end ``logs`` holds the batch's own values, for epoch_end Keras' epoch logs.
+    """
 
     kind: str
     epoch: int = 0
@@ -97,8 +101,12 @@ class EventEmitter(keras.callbacks.Callback):
 
     def _base(self, kind: str, **extra) -> TrainingEvent:
         return TrainingEvent(
-            kind, epoch=self._epoch, epochs=self.params.get("epochs", 0),
-            steps=self.params.get("steps"), elapsed=time.perf_counter() - self._start, **extra,
+            kind,
+            epoch=self._epoch,
+            epochs=self.params.get("epochs", 0),
+            steps=self.params.get("steps"),
+            elapsed=time.perf_counter() - self._start,
+            **extra,
         )
 
     def on_train_begin(self, logs=None):
@@ -126,13 +134,21 @@ class EventEmitter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
-        self.emit(self._base("epoch_end", logs=logs, learning_rate=current_learning_rate(self.model)))
+        self.emit(
+            self._base("epoch_end", logs=logs, learning_rate=current_learning_rate(self.model))
+        )
 
     def on_train_end(self, logs=None):
-        self.emit(self._base("train_end", logs={k: float(v) for k, v in (logs or {}).items() if _is_number(v)}))
+        self.emit(
+            self._base(
+                "train_end", logs={k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
+            )
+        )
 
 
-def batch_size_of(batch: int, steps: int | None, batch_size: int | None, samples: int | None) -> int:
+def batch_size_of(
+    batch: int, steps: int | None, batch_size: int | None, samples: int | None
+) -> int:
     """The number of images in batch ``batch`` (the last one of an epoch may be short)."""
     size = batch_size or 1
     if samples and steps and batch == steps - 1:

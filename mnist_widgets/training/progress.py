@@ -69,10 +69,12 @@ class ProgressBar:
             val = f" val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f}"
         lr = f" lr {event.learning_rate:.2e}" if event.learning_rate is not None else ""
         prefix = "\r" if self.tty else ""
+        loss = logs.get("loss", float("nan"))
         self.stream.write(
-            f"{prefix}epoch {event.epoch + 1}/{event.epochs} loss {logs.get('loss', float('nan')):.4f} "
+            f"{prefix}epoch {event.epoch + 1}/{event.epochs} loss {loss:.4f} "
             f"acc {logs.get('accuracy', float('nan')):.4f}{val}{lr} "
-            f"[{_clock(event.elapsed)}]".ljust(100) + "\n"
+            f"[{_clock(event.elapsed)}]".ljust(100)
+            + "\n"
         )
         self.stream.flush()
 
