@@ -282,6 +282,8 @@ def build(layers: list[LayerSpec], name: str = "model"):
     """A Keras ``Sequential`` model from specs; raises ModelSpecError on an impossible stack."""
     import keras
 
+    if not layers:
+        raise ModelSpecError("the model has no layers: add an Input layer first, or load a preset")
     bad = first_error(analyse(layers))
     if bad:
         raise ModelSpecError(f"layer {bad.index} ({bad.kind}): {bad.error}", bad.index)
@@ -312,6 +314,10 @@ def compile_model(model, compile_spec: CompileSpec):
     return model
 
 
+# parameters whose default here differs from Keras' own default: the code always spells them out
+_ALWAYS_WRITTEN = {("Conv2D", "padding"), ("MaxPooling2D", "strides")}
+
+
 def _layer_code(spec: LayerSpec) -> str:
     p = spec.full_params()
     defaults = {n: i.default for n, i in LAYER_KINDS[spec.kind].items()}
@@ -331,7 +337,10 @@ def _layer_code(spec: LayerSpec) -> str:
         if name in positional.get(spec.kind, []):
             continue
         keep = (
-            value != defaults[name] or (name == "activation") or spec.kind == "BatchNormalization"
+            value != defaults[name]
+            or name == "activation"
+            or spec.kind == "BatchNormalization"
+            or (spec.kind, name) in _ALWAYS_WRITTEN
         )
         if spec.kind == "BatchNormalization" and name == "momentum" and value == 0.99:
             keep = False
