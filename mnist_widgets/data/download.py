@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import urllib.error
@@ -11,17 +10,28 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import DataError, DownloadError
-from .idx import read_bytes
+from .idx import IdxFile, read_bytes
 from .sources import KnownFile
 
 CHUNK = 1 << 16
 TIMEOUT_S = 30.0
 
 
+def checksum_match(idx: IdxFile, known: KnownFile) -> str:
+    """Which digest matched: "gz" (stored bytes), "raw" (decompressed bytes) or "mismatch".
+
+    The stored bytes are hashed first; the (larger) decompressed bytes only when needed.
+    """
+    if known.matches(stored_sha256=idx.stored_sha256):
+        return "gz" if idx.stored is not idx.raw else "raw"
+    if known.matches(raw_sha256=idx.raw_sha256):
+        return "raw"
+    return "mismatch"
+
+
 def verify(path: Path, known: KnownFile) -> None:
     """Raise DataError unless the file's stored or decompressed bytes match ``known``."""
-    idx = read_bytes(path)
-    if known.matches(stored_sha256=idx.stored_sha256) or known.matches(raw_sha256=idx.raw_sha256):
+    if checksum_match(read_bytes(path), known) != "mismatch":
         return
     raise DataError(
         f"{path}: checksum mismatch (not the published {known.stem}); delete it to fetch it again"
@@ -79,11 +89,3 @@ def download_file(
         f"could not download {known.gz_name} ({'; '.join(failures)}); "
         "check the network or put the file in $MNIST_WIDGETS_DATA"
     )
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .download import download_file
-from .idx import IdxFile, parse_idx, read_bytes
+from .download import checksum_match, download_file
+from .idx import parse_idx, read_bytes
 from .sources import (
     FILE_STEMS,
     TEST_IMAGES,
@@ -24,6 +24,7 @@ from .sources import (
     dataset_info,
     find_file,
     locate,
+    mirrors_for,
 )
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -45,17 +46,9 @@ class FileReport:
     which: str  # "gz", "raw" or "mismatch"
 
 
-def _check(idx: IdxFile, known: KnownFile) -> str:
-    if known.matches(stored_sha256=idx.stored_sha256):
-        return "gz" if idx.stored is not idx.raw else "raw"
-    if known.matches(raw_sha256=idx.raw_sha256):
-        return "raw"
-    return "mismatch"
-
-
 def _load_one(path: Path, known: KnownFile, verify: bool) -> tuple[np.ndarray, str]:
     idx = read_bytes(path)
-    which = _check(idx, known) if verify else "unchecked"
+    which = checksum_match(idx, known) if verify else "unchecked"
     if which == "mismatch":
         raise DataError(
             f"{path}: checksum mismatch (not the published {known.stem}); "
@@ -90,7 +83,7 @@ def fetch_missing(info: DatasetInfo, target: Path) -> None:
     """Download each of the four files that ``target`` does not have yet."""
     for stem, known in info.files.items():
         if find_file(target, stem) is None:
-            download_file(known, target, info.mirrors)
+            download_file(known, target, mirrors_for(info))
 
 
 def load_data(
@@ -124,7 +117,7 @@ def inspect(name: str = "mnist", data_dir: str | Path | None = None) -> tuple[st
     for stem in FILE_STEMS:
         path = find_file(folder, stem)
         idx = read_bytes(path)
-        which = _check(idx, info.files[stem])
+        which = checksum_match(idx, info.files[stem])
         shape = parse_idx(idx.raw, str(path)).shape
         reports.append(FileReport(path, shape, which != "mismatch", which))
     return origin, folder, reports

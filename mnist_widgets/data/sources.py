@@ -10,6 +10,7 @@ from ..errors import DataError
 
 ENV_VAR = "MNIST_WIDGETS_DATA"
 CACHE_ENV_VAR = "MNIST_WIDGETS_CACHE"
+MIRROR_ENV_VAR = "MNIST_WIDGETS_MIRROR"
 SYSTEM_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
 
 TRAIN_IMAGES = "train-images-idx3-ubyte"
@@ -129,6 +130,13 @@ def dataset_info(name: str) -> DatasetInfo:
     if key not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     return DATASETS[key]
+
+
+def mirrors_for(info: DatasetInfo) -> tuple[str, ...]:
+    """Base URLs to download from: ``$MNIST_WIDGETS_MIRROR`` (comma-separated) first."""
+    extra = os.environ.get(MIRROR_ENV_VAR, "")
+    own = tuple(u.strip() for u in extra.split(",") if u.strip())
+    return own + info.mirrors
 
 
 def cache_dir() -> Path:
