@@ -264,6 +264,12 @@ def analyse(layers: list[LayerSpec]) -> list[LayerReport]:
             and p["activation"] == "softmax"
         ):
             reports[-1].error = "a digit classifier must end with Dense(10, activation='softmax')"
+            shape = reports[-1].output_shape
+            if last.kind == "Dense" and shape and shape[-1] == 10 and len(shape) > 1:
+                reports[-1].error = (
+                    f"the output is {shape}, not (10,): add Flatten (or GlobalAveragePooling2D) "
+                    "before the final Dense"
+                )
     return reports
 
 
