@@ -1,0 +1,128 @@
+"""The command line: outputs, saved files and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_widgets", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+
+
+def test_presets_lists_the_ladder():
+    out = cli("presets").stdout.splitlines()
+    assert [line.split()[0] for line in out] == [
+        "softmax",
+        "dense",
+        "dense-lr-decay",
+        "dense-dropout",
+        "cnn",
+        "cnn-dropout",
+        "cnn-batchnorm",
+    ]
+    assert "batch 64" in out[-1] and "0.666" in out[-1]
+
+
+def test_data_info_reports_place_counts_and_checksums():
+    run = cli("data", "info", "mnist")
+    assert run.returncode == 0, run.stderr
+    assert "from MNIST_WIDGETS_DATA" in run.stdout
+    assert re.search(r"train-images-idx3-ubyte.gz\s+60000 items .* checksum OK", run.stdout)
+    assert re.search(r"t10k-labels-idx1-ubyte.gz\s+10000 items .* checksum OK", run.stdout)
+
+
+def test_data_info_flags_a_bad_checksum(tmp_path):
+    folder = tmp_path / "mnist"
+    shutil.copytree(Path(os.environ["MNIST_WIDGETS_DATA"]) / "mnist", folder)
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    labels.chmod(0o644)
+    import gzip
+
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[-1] = (raw[-1] + 1) % 10
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    run = cli("data", "info", "--dir", str(tmp_path), "mnist")
+    assert run.returncode == 1
+    assert re.search(r"t10k-labels-idx1-ubyte.gz .* CHECKSUM MISMATCH", run.stdout)
+    # training on that folder is refused with one line, no traceback
+    train = cli(
+        "train",
+        "--preset",
+        "softmax",
+        "--epochs",
+        "1",
+        "--limit",
+        "100",
+        "--out",
+        str(tmp_path / "out"),
+        env={"MNIST_WIDGETS_DATA": str(tmp_path)},
+    )
+    assert train.returncode == 2
+    assert "Traceback" not in train.stderr
+    assert re.search(r"^mnist-widgets: error: .*checksum mismatch.*$", train.stderr, re.M)
+
+
+def test_train_saves_model_and_curves_and_prints_the_accuracy(tmp_path):
+    run = cli(
+        "train",
+        "--preset",
+        "dense",
+        "--epochs",
+        "2",
+        "--limit",
+        "3000",
+        "--out",
+        str(tmp_path),
+        "--seed",
+        "3",
+    )
+    assert run.returncode == 0, run.stderr
+    last = run.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(r"test_accuracy=(\d\.\d{4})", last)
+    assert match, last
+    assert "epoch 2/2" in run.stdout and "val_acc" in run.stdout
+    model_path = tmp_path / "dense.keras"
+    png = tmp_path / "dense-curves.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the printed figure is the saved model's real accuracy on the test set
+    from mnist_widgets.data import load_data
+
+    _, (x_test, y_test) = load_data()
+    model = keras.models.load_model(model_path)
+    predicted = model.predict(x_test.reshape(-1, 784) / 255.0, verbose=0).argmax(1)
+    assert float(match.group(1)) == pytest.approx(np.mean(predicted == y_test), abs=1e-4)
+    assert float(match.group(1)) > 0.85
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["train", "--preset", "resnet"], "invalid choice: 'resnet'"),
+        (["train", "--preset", "dense", "--epochs", "-1"], "must be at least 1"),
+        (["train", "--preset", "dense", "--epochs", "two"], "not a whole number"),
+        (["train", "--preset", "dense", "--out", "/proc/forbidden"], "--out /proc/forbidden"),
+        (["fly"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(args, words):
+    run = cli(*args)
+    assert run.returncode == 2
+    lines = [line for line in run.stderr.splitlines() if line.startswith("mnist-widgets")]
+    assert len(lines) == 1 and words in lines[0], run.stderr
+    assert "Traceback" not in run.stderr

@@ -1,0 +1,174 @@
+"""The training engine: a real short run, stop and pause from another thread, NaN, seeds."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from mnist_widgets.data.pipeline import SHUFFLE_BUFFER, make_dataset, scale_images
+from mnist_widgets.errors import TrainingError
+from mnist_widgets.models import CompileSpec, build_model, get_preset
+from mnist_widgets.training import BatchValues, Trainer, TrainingEvent, train_preset
+
+
+def test_pipeline_shapes_and_ranges(small_mnist):
+    (x, y), _ = small_mnist
+    flat = make_dataset(x, y, 128, training=True, flat=True, seed=0)
+    images, labels = next(iter(flat))
+    assert images.shape == (128, 784) and labels.shape == (128,)
+    assert float(images.numpy().min()) >= 0.0 and float(images.numpy().max()) <= 1.0
+    cube = make_dataset(x, y, 100, training=False)
+    images, _ = next(iter(cube))
+    assert images.shape == (100, 28, 28, 1)
+    assert np.allclose(images.numpy()[0, :, :, 0], x[0] / 255.0)
+    assert SHUFFLE_BUFFER == 5000
+
+
+def test_training_data_is_reshuffled_each_epoch(small_mnist):
+    (x, y), _ = small_mnist
+    dataset = make_dataset(x[:600], y[:600], 600, training=True, seed=3)
+    first = next(iter(dataset))[1].numpy()
+    second = next(iter(dataset))[1].numpy()
+    assert sorted(first) == sorted(second) and not np.array_equal(first, second)
+    assert not np.array_equal(first, y[:600])
+
+
+def test_scale_images_keeps_float_pictures():
+    floats = np.full((2, 28, 28), 0.5, np.float32)
+    assert scale_images(floats, (784,)).max() == pytest.approx(0.5)
+    assert scale_images(np.full((1, 28, 28), 255, np.uint8)).max() == pytest.approx(1.0)
+
+
+def test_batch_values_undo_the_running_means():
+    values = BatchValues()
+    true_losses, sizes = [2.0, 1.0, 0.4], [64, 64, 32]
+    seen = total = 0.0
+    recovered = []
+    for loss, size in zip(true_losses, sizes, strict=True):
+        seen += size
+        total += loss * size
+        recovered.append(values.update({"loss": total / seen}, size)["loss"])
+    assert recovered == pytest.approx(true_losses)
+
+
+def test_dense_reaches_90_percent_on_a_few_thousand_images(small_mnist):
+    events: list[TrainingEvent] = []
+    model, result = train_preset(
+        "dense", epochs=2, limit=5000, data=small_mnist, seed=1, listeners=[events.append]
+    )
+    assert result.test_accuracy > 0.90
+    assert result.epochs_run == 2 and result.stop_reason is None
+    assert len(result.history["val_accuracy"]) == 2
+    assert result.learning_rates == pytest.approx([0.001, 0.001])
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "train_begin" and kinds[-1] == "train_end"
+    assert kinds.count("epoch_end") == 2
+    assert kinds.count("batch_end") == 2 * 40  # 5000 images / batch 128 -> 40 batches
+    # the engine's reported accuracy is the model's real accuracy on the test set
+    (x_test, y_test) = small_mnist[1]
+    predicted = model.predict(scale_images(x_test, (784,)), verbose=0, batch_size=1000).argmax(1)
+    assert np.mean(predicted == y_test) == pytest.approx(result.test_accuracy, abs=1e-4)
+
+
+def test_schedule_sets_the_learning_rate_per_epoch(small_mnist):
+    model, result = train_preset("dense-lr-decay", epochs=3, limit=1000, data=small_mnist, seed=0)
+    assert result.learning_rates == pytest.approx([0.01, 0.006, 0.0036], rel=1e-5)
+
+
+def test_same_seed_same_run_on_the_cpu(small_mnist):
+    runs = [
+        train_preset("dense", epochs=1, limit=2000, data=small_mnist, seed=7)[1] for _ in range(2)
+    ]
+    assert runs[0].history["loss"] == runs[1].history["loss"]
+    assert runs[0].test_accuracy == runs[1].test_accuracy
+
+
+def slow_data(small_mnist, n=3000):
+    (x, y), test = small_mnist
+    return (x[:n], y[:n]), (test[0][:1000], test[1][:1000])
+
+
+def test_stop_from_another_thread_keeps_the_weights(small_mnist):
+    model = build_model("dense")
+    spec = get_preset("dense").compile
+    trainer = Trainer(model, spec, data=slow_data(small_mnist), epochs=200, batch_size=32)
+    trainer.start()
+    time.sleep(0.5)
+    while not trainer.emitter.params:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    assert trainer.running
+    trainer.stop()
+    result = trainer.wait(timeout=60)
+    assert not trainer.running
+    assert result.stop_reason == "user" and result.epochs_run < 200
+    assert result.test_accuracy > 0.5  # the weights it learned are still there
+
+
+def test_pause_holds_training_until_resumed(small_mnist):
+    model = build_model("dense")
+    batches: list[int] = []
+    listener = lambda e: batches.append(e.batch) if e.kind == "batch_end" else None  # noqa: E731
+    trainer = Trainer(
+        model,
+        get_preset("dense").compile,
+        data=slow_data(small_mnist),
+        epochs=50,
+        batch_size=32,
+        listeners=[listener],
+        evaluate=False,
+    )
+    trainer.start()
+    while len(batches) < 5:
+        time.sleep(0.02)
+    trainer.pause()
+    time.sleep(0.3)
+    count = len(batches)
+    time.sleep(0.8)
+    assert len(batches) == count  # nothing moved while paused
+    trainer.resume()
+    time.sleep(0.5)
+    assert len(batches) > count
+    trainer.stop()
+    assert trainer.wait(timeout=60).stop_reason == "user"
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_good_weights(small_mnist):
+    (x, y), test = slow_data(small_mnist, 2000)
+    model = build_model("dense", compiled=False)
+    before = model.get_weights()
+    # a learning rate far too large: the weights blow up and the loss turns NaN
+    trainer = Trainer(model, CompileSpec("sgd", 1e6, None, 100, 3), data=((x, y), test), seed=0)
+    result = trainer.run()
+    assert result.stop_reason == "nan" and result.epochs_run == 1
+    assert "loss became nan" in result.message and "last good weights" in result.message
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before, strict=True))
+    assert np.isfinite(model.predict(x[:10].reshape(10, 784) / 255.0, verbose=0)).all()
+
+
+def test_bad_settings_are_refused(small_mnist):
+    with pytest.raises(TrainingError, match="at least 1"):
+        Trainer(build_model("softmax"), epochs=0, data=small_mnist)
+    with pytest.raises(TrainingError, match="limit"):
+        Trainer(build_model("softmax"), limit=0, data=small_mnist)
+
+
+def test_training_twice_at_once_is_refused(small_mnist):
+    trainer = Trainer(
+        build_model("dense"),
+        data=slow_data(small_mnist),
+        epochs=100,
+        batch_size=32,
+        evaluate=False,
+    )
+    trainer.start()
+    try:
+        with pytest.raises(TrainingError, match="already running"):
+            trainer.start()
+    finally:
+        trainer.stop()
+        trainer.wait(60)
+    assert threading.active_count() >= 1
