@@ -29,3 +29,7 @@ class PresetError(MnistWidgetsError):
 
 class TrainingError(MnistWidgetsError):
     """Training could not go on (for example a NaN loss)."""
+
+
+class GradingError(MnistWidgetsError):
+    """A submitted model is missing, unsafe to load, of the wrong kind or below a target."""

@@ -1,0 +1,142 @@
+"""One function per grading check; an assignment's hidden tests compose them.
+
+``saved_model`` measures a saved model in a fresh interpreter (``python -I -m
+mnist_widgets.grading.evaluate``), started from an empty scratch folder with a cleaned
+environment, so the student's kernel, its working folder and its environment variables
+cannot reach the measurement. The other checks look at the report it returns and raise
+``GradingError`` with a sentence the student can act on.
+
+A hidden test reads like::
+
+    from mnist_widgets.grading.checks import saved_model, require_layer, require_accuracy
+    report = saved_model("model.keras")
+    require_layer(report, "Conv2D")
+    require_accuracy(report, 0.988)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import GradingError
+from .evaluate import ModelReport, file_sha256
+
+EVALUATE_MODULE = "mnist_widgets.grading.evaluate"
+EVALUATE_TIMEOUT_S = 600
+# Variables that change what Python, Keras or the loader would run; the grader sets its own.
+_DROPPED_PREFIXES = ("PYTHON", "KERAS_", "LD_", "DYLD_", "JUPYTER", "IPY", "MPLBACKEND")
+_memo: dict[tuple[str, str], ModelReport] = {}
+
+
+def clean_environment(scratch: str | Path) -> dict[str, str]:
+    """The environment for a fresh grader process: no Python/Keras/loader overrides.
+
+    ``MNIST_WIDGETS_DATA`` and the cache location are kept (the data's checksums are
+    verified anyway); Keras gets an empty home of its own in ``scratch``.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
+    env.update(
+        KERAS_HOME=str(Path(scratch) / "keras"),
+        KERAS_BACKEND="tensorflow",
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
+    return env
+
+
+def fresh_python() -> list[str]:
+    """The interpreter running this code, isolated: no PYTHON* variables, user site or cwd."""
+    return [sys.executable, "-I"]
+
+
+def saved_model(path: str | Path, timeout: float = EVALUATE_TIMEOUT_S) -> ModelReport:
+    """Measure the model saved at ``path`` in a fresh process; the same file is measured once."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise GradingError(f"{path.name} not found: run the cell that saves your model first")
+    key = (str(path), file_sha256(path))
+    if key not in _memo:
+        _memo[key] = _evaluate_in_fresh_process(path, timeout)
+    return _memo[key]
+
+
+def _evaluate_in_fresh_process(path: Path, timeout: float) -> ModelReport:
+    with tempfile.TemporaryDirectory(prefix="mnist-widgets-grade-") as scratch:
+        try:
+            done = subprocess.run(
+                [*fresh_python(), "-m", EVALUATE_MODULE, str(path)],
+                cwd=scratch,
+                env=clean_environment(scratch),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise GradingError(
+                f"evaluating {path.name} took over {timeout:.0f} s; is the model far too big?"
+            ) from None
+    lines = done.stdout.strip().splitlines()
+    try:
+        data = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise GradingError(
+            f"the grader could not evaluate {path.name} (exit {done.returncode}: {tail[0][:200]})"
+        ) from None
+    if "error" in data:
+        raise GradingError(data["error"])
+    return ModelReport.from_dict(data)
+
+
+def require_layer(
+    report: ModelReport, kind: str, at_least: int = 1, at_most: int | None = None
+) -> None:
+    """The model has between ``at_least`` and ``at_most`` layers of the Keras class ``kind``."""
+    n = report.count(kind)
+    if n < at_least:
+        raise GradingError(
+            f"the model needs at least {at_least} {kind} layer(s), it has {n}: "
+            f"{describe_layers(report)}"
+        )
+    if at_most is not None and n > at_most:
+        raise GradingError(
+            f"the model may have at most {at_most} {kind} layer(s), it has {n}: "
+            f"{describe_layers(report)}"
+        )
+
+
+def allow_only(report: ModelReport, kinds: Iterable[str]) -> None:
+    """Every layer is of one of the Keras classes ``kinds``."""
+    allowed = set(kinds)
+    extra = sorted({k for k in report.layers if k not in allowed})
+    if extra:
+        raise GradingError(
+            f"this assignment uses only {', '.join(sorted(allowed))} layers; "
+            f"the model also has {', '.join(extra)}"
+        )
+
+
+def require_params(report: ModelReport, at_most: int) -> None:
+    """The model has no more than ``at_most`` weights."""
+    if report.params > at_most:
+        raise GradingError(f"the model has {report.params:,} parameters; at most {at_most:,}")
+
+
+def require_accuracy(report: ModelReport, at_least: float) -> None:
+    """The grader's own test accuracy reaches ``at_least``; prints the measurement either way."""
+    print(
+        f"test accuracy measured by the grader: {report.accuracy:.4f} "
+        f"({report.correct}/{report.total} images); target {at_least:.4f}"
+    )
+    if report.accuracy < at_least:
+        raise GradingError(f"test accuracy {report.accuracy:.4f} is below {at_least:.4f}")
+
+
+def describe_layers(report: ModelReport) -> str:
+    return ", ".join(report.layers) or "no layers"
