@@ -214,8 +214,8 @@ def summary_html(title: str, rows: list[dict[str, Any]], totals: tuple[int, int,
 
 # -- one editor row per layer ----------------------------------------------------------------
 @dataclass
-class _Row:
-    """The widgets of one layer's editor."""
+class LayerRow:
+    """The widgets of one layer's editor (rebuilt only when the layer kinds change)."""
 
     kind: str
     box: widgets.VBox
@@ -339,7 +339,7 @@ class LayerBuilder(widgets.VBox):
     ) -> None:
         settings = {name: kwargs.pop(name) for name in self._COMPILE_TRAITS if name in kwargs}
         super().__init__(**kwargs)
-        self._rows: list[_Row] = []
+        self._rows: list[LayerRow] = []
         self._reports: list[LayerReport] = []
         self._input_errors: dict[int, str] = {}
         self._last_valid: list[LayerSpec] | None = None
@@ -382,6 +382,11 @@ class LayerBuilder(widgets.VBox):
             raise ModelSpecError(f"no valid model yet: {self.error}")
         name = self.preset.replace("-", "_") if self.valid and self.preset else "model"
         return compile_model(build(self._last_valid, name=name), self.compile_spec)
+
+    @property
+    def rows(self) -> tuple[LayerRow, ...]:
+        """The editor of each layer: its controls, status label, message and buttons."""
+        return tuple(self._rows)
 
     def controls(self, index: int) -> dict[str, widgets.ValueWidget]:
         """The parameter controls of layer ``index``, by parameter name."""
@@ -500,7 +505,7 @@ class LayerBuilder(widgets.VBox):
     def _on_preset(self, change: t.Bunch) -> None:
         if not self._ready:
             return
-        self._preset_menu.value = change.new
+        self.preset_menu.value = change.new
         if change.new and not self._loading:
             self.load_preset(change.new)
 
@@ -567,13 +572,13 @@ class LayerBuilder(widgets.VBox):
             self.set_trait("error_index", error_index)
             self.set_trait("valid", not error)
             self.set_trait("code", code)
-        self._table.value = summary_html(title, rows, (total, trainable, total - trainable))
+        self.table_view.value = summary_html(title, rows, (total, trainable, total - trainable))
         for row, summary in zip(self._rows, rows, strict=True):
             self._render_row(row, summary)
         self._render_status()
         self._render_code()
 
-    def _render_row(self, row: _Row, summary: dict[str, Any]) -> None:
+    def _render_row(self, row: LayerRow, summary: dict[str, Any]) -> None:
         if summary["output_shape"] is None:
             status = '<span style="opacity:0.6">&mdash;</span>'
         else:
@@ -604,7 +609,7 @@ class LayerBuilder(widgets.VBox):
                 if self.schedule == "exponential"
                 else f", rate {self.learning_rate:g}"
             )
-            self._status.value = (
+            self.status_view.value = (
                 f'<div style="color:#2e7d32">&#10004; {len(self.layers)} layers, '
                 f"{self.total_params:,} parameters ({self.trainable_params:,} trainable); "
                 f"{self.optimizer}{schedule}, batch {self.batch_size}, {self.epochs} epochs"
@@ -616,7 +621,7 @@ class LayerBuilder(widgets.VBox):
             if self._last_valid
             else ""
         )
-        self._status.value = (
+        self.status_view.value = (
             f'<div style="color:{ERROR_COLOUR};background:{ERROR_BACKGROUND};padding:2px 6px;'
             f'border-radius:3px;white-space:normal">&#10008; {html.escape(self.error)}'
             f"{fallback}</div>"
@@ -630,7 +635,7 @@ class LayerBuilder(widgets.VBox):
                 "the last valid model.</div>"
             )
         body = html.escape(self.code) if self.code else "# no valid model yet"
-        self._code_view.value = (
+        self.code_view.value = (
             f'{note}<pre style="font-family:{MONO};font-size:12px;line-height:1.4;'
             f'user-select:text;margin:4px 0">{body}</pre>'
         )
@@ -644,11 +649,13 @@ class LayerBuilder(widgets.VBox):
         self._rows = [self._make_row(i, layer, count) for i, layer in enumerate(self.layers)]
         if self._rows:
             self._layer_list.children = [row.box for row in self._rows]
+            if self.add_menu.value == "Input":
+                self.add_menu.value = "Dense"
         else:
             self._layer_list.children = [self._empty_note]
-            self._add_kind.value = "Input"
+            self.add_menu.value = "Input"  # what an empty stack needs first
 
-    def _make_row(self, index: int, layer: dict[str, Any], count: int) -> _Row:
+    def _make_row(self, index: int, layer: dict[str, Any], count: int) -> LayerRow:
         kind = layer["kind"]
         spec = LayerSpec.from_dict(layer)
         controls: dict[str, widgets.ValueWidget] = {}
@@ -683,7 +690,7 @@ class LayerBuilder(widgets.VBox):
                 padding="2px 4px", margin="1px 0", border="1px solid transparent"
             ),
         )
-        row = _Row(kind, box, controls, status, message, up, down, remove)
+        row = LayerRow(kind, box, controls, status, message, up, down, remove)
         row.parts = [*controls.values(), head, params, status, up, down, remove, line, message, box]
         return row
 
@@ -738,16 +745,16 @@ class LayerBuilder(widgets.VBox):
         try:
             self.move_layer(index, delta)
         except ModelSpecError as exc:
-            self._status.value = html.escape(str(exc))
+            self.status_view.value = html.escape(str(exc))
 
     def _safe_remove(self, index: int) -> None:
         try:
             self.remove_layer(index)
         except ModelSpecError as exc:
-            self._status.value = html.escape(str(exc))
+            self.status_view.value = html.escape(str(exc))
 
     def _safe_add(self, _button: widgets.Button | None = None) -> None:
-        kind = self._add_kind.value
+        kind = self.add_menu.value
         stack = self.layers
         index = len(stack)
         if kind == "Input":
@@ -760,7 +767,7 @@ class LayerBuilder(widgets.VBox):
         try:
             self.add_layer(kind, index)
         except ModelSpecError as exc:
-            self._status.value = html.escape(str(exc))
+            self.status_view.value = html.escape(str(exc))
 
     def _index(self, index: int) -> int:
         count = len(self.layers)
@@ -771,52 +778,52 @@ class LayerBuilder(widgets.VBox):
     # -- layout --------------------------------------------------------------------------
     def _build_ui(self) -> None:
         presets = [("custom", "")] + [(f"{p.name}: {p.title}", p.name) for p in PRESETS.values()]
-        self._preset_menu = widgets.Dropdown(
+        self.preset_menu = widgets.Dropdown(
             options=presets,
             value="",
             description="Preset",
             style={"description_width": "initial"},
             layout=widgets.Layout(width="26em"),
         )
-        self._preset_menu.observe(self._on_preset_menu, "value")
-        self._add_kind = widgets.Dropdown(
+        self.preset_menu.observe(self._on_preset_menu, "value")
+        self.add_menu = widgets.Dropdown(
             options=list(LAYER_KINDS),
-            value="Dense",
+            value="Input",
             description="Add",
             style={"description_width": "initial"},
             layout=widgets.Layout(width="16em"),
         )
-        self._add_button = widgets.Button(
+        self.add_button = widgets.Button(
             description="Add layer",
             icon="plus",
             tooltip="insert before the final classifier (Input goes first)",
             layout=widgets.Layout(width="8em"),
         )
-        self._add_button.on_click(self._safe_add)
+        self.add_button.on_click(self._safe_add)
         header = widgets.HBox(
             [
                 widgets.HTML("<b style='font-size:14px'>Layer builder</b>"),
-                self._preset_menu,
-                self._add_kind,
-                self._add_button,
+                self.preset_menu,
+                self.add_menu,
+                self.add_button,
             ],
             layout=widgets.Layout(align_items="center", flex_flow="row wrap", grid_gap="12px"),
         )
-        self._status = widgets.HTML()
+        self.status_view = widgets.HTML()
         self._empty_note = widgets.HTML(
             "<i style='opacity:0.7'>No layers yet: pick a preset, or add an Input layer.</i>"
         )
         self._layer_list = widgets.VBox(
             [self._empty_note], layout=widgets.Layout(flex="3 1 36em", min_width="30em")
         )
-        self._table = widgets.HTML()
-        self._code_view = widgets.HTML()
-        tabs = widgets.Tab(children=[self._table, self._code_view], titles=("Summary", "Code"))
+        self.table_view = widgets.HTML()
+        self.code_view = widgets.HTML()
+        tabs = widgets.Tab(children=[self.table_view, self.code_view], titles=("Summary", "Code"))
         body = widgets.HBox(
             [self._layer_list, self._settings_panel()],
             layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start", width="100%"),
         )
-        self.children = [header, self._status, body, tabs]
+        self.children = [header, self.status_view, body, tabs]
 
     def _settings_panel(self) -> widgets.VBox:
         style = {"description_width": "8em"}
@@ -828,7 +835,7 @@ class LayerBuilder(widgets.VBox):
             self.observe(lambda change: setattr(control, "value", change.new), name)
             return control
 
-        self._settings = {
+        self.setting_controls = {
             "optimizer": bound(
                 widgets.Dropdown(
                     options=OPTIMIZERS, description="optimizer", style=style, layout=width
@@ -898,15 +905,15 @@ class LayerBuilder(widgets.VBox):
         }
         self._show_schedule()
         return widgets.VBox(
-            [widgets.HTML("<b>Training</b>"), *self._settings.values()],
+            [widgets.HTML("<b>Training</b>"), *self.setting_controls.values()],
             layout=widgets.Layout(flex="1 0 18em", padding="0 0 0 12px"),
         )
 
     def _show_schedule(self) -> None:
         decaying = self.schedule == "exponential"
         for name in ("decay_initial", "decay_rate"):
-            self._settings[name].layout.display = None if decaying else "none"
-        lr = self._settings["learning_rate"]
+            self.setting_controls[name].layout.display = None if decaying else "none"
+        lr = self.setting_controls["learning_rate"]
         lr.disabled = decaying
         lr.tooltip = "the schedule's initial rate is used" if decaying else "learning rate"
 
