@@ -62,7 +62,7 @@ def _clock(seconds: float) -> str:
 def _chart(title: str, marks: list, x_scale, y_scale, y_label: str, height: str) -> bq.Figure:
     axes = [
         bq.Axis(scale=x_scale, label="epoch", grid_lines="none"),
-        bq.Axis(scale=y_scale, label=y_label, orientation="vertical", grid_lines="dashed"),
+        bq.Axis(scale=y_scale, label=y_label, side="left", grid_lines="dashed"),
     ]
     return bq.Figure(
         marks=marks,

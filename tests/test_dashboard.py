@@ -1,0 +1,361 @@
+"""The live training dashboard, headless: true per-batch curves, throttling, Stop, Pause, NaN."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from mnist_widgets.errors import TrainingError
+from mnist_widgets.models import CompileSpec, get_preset
+from mnist_widgets.models.spec import build
+from mnist_widgets.training import Trainer
+from mnist_widgets.widgets.dashboard import WARNING_COLOR, TrainingDashboard, downsample
+
+
+def flat(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), 784).astype(np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def tiny(small_mnist):
+    """2,050 flat training images (the last batch of 100 holds 50) and 500 test images."""
+    (x, y), (x_test, y_test) = small_mnist
+    return (flat(x[:2050]), y[:2050]), (flat(x_test[:500]), y_test[:500])
+
+
+def dense_model(optimizer="adam", loss="sparse_categorical_crossentropy", **compile_args):
+    """The dense preset's layers, compiled (Adam at 0.001 unless told), from a fixed seed."""
+    keras.utils.set_random_seed(0)
+    model = build(get_preset("dense").layers)
+    accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy], **compile_args)
+    return model
+
+
+class RecordingLoss:
+    """Cross-entropy that records each training batch's own mean loss and accuracy.
+
+    Needs ``run_eagerly=True``; a ``Phase`` callback turns recording off during validation.
+    This is an account of the true per-batch values that owes nothing to Keras' running means.
+    """
+
+    __name__ = "recording_crossentropy"
+
+    def __init__(self) -> None:
+        self.training = True
+        self.loss: list[float] = []
+        self.accuracy: list[float] = []
+
+    def __call__(self, y_true, y_pred):
+        per_image = keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+        if self.training:
+            labels = np.reshape(np.asarray(y_true), -1)
+            self.loss.append(float(np.mean(np.asarray(per_image))))
+            self.accuracy.append(float(np.mean(np.argmax(np.asarray(y_pred), -1) == labels)))
+        return per_image
+
+
+class Phase(keras.callbacks.Callback):
+    def __init__(self, recorder: RecordingLoss) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def on_test_begin(self, logs=None):
+        self.recorder.training = False
+
+    def on_test_end(self, logs=None):
+        self.recorder.training = True
+
+
+class RawLogs(keras.callbacks.Callback):
+    """What Keras itself hands to callbacks after each batch (running means)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loss: list[float] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.loss.append(float(logs["loss"]))
+
+
+class Slow(keras.callbacks.Callback):
+    """Makes each batch last a little, so another thread can act mid-run."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(0.03)
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.005)
+
+
+def test_a_dashboard_is_a_keras_callback_and_a_widget():
+    dashboard = TrainingDashboard()
+    assert isinstance(dashboard, keras.callbacks.Callback)
+    bundle = dashboard._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert dashboard.state == "idle" and not dashboard.running
+    dashboard.zoom.value = 0.98
+    assert dashboard.accuracy_scale.min == pytest.approx(0.98)
+    assert dashboard.accuracy_scale.max == pytest.approx(1.0)
+    dashboard.zoom.value = 0.0
+    assert dashboard.accuracy_scale.min == 0.0
+
+
+def test_bad_settings_are_refused_with_a_clear_error():
+    with pytest.raises(TrainingError, match="update_interval"):
+        TrainingDashboard(update_interval=-1)
+    with pytest.raises(TrainingError, match="max_points"):
+        TrainingDashboard(max_points=3)
+    with pytest.raises(TrainingError, match="batch_size"):
+        TrainingDashboard(batch_size=0)
+    dashboard = TrainingDashboard()
+    with pytest.raises(TrainingError, match="max_points"):
+        dashboard.max_points = 1
+    with pytest.raises(TrainingError, match="Trainer or a function"):
+        dashboard.train_in_background(42)
+
+
+def test_downsample_averages_blocks_and_keeps_the_cap():
+    x = np.arange(10, dtype=float)
+    y = x * 2
+    assert downsample(x, y, 10)[1] is y
+    xs, ys = downsample(x, y, 4)  # blocks of 3: [0 1 2] [3 4 5] [6 7 8] [9]
+    assert list(xs) == [1.0, 4.0, 7.0, 9.0] and list(ys) == [2.0, 8.0, 14.0, 18.0]
+    for n in (2001, 4000, 36_001):
+        assert len(downsample(np.zeros(n), np.zeros(n), 2000)[1]) <= 2000
+
+
+def test_plain_fit_shows_the_true_value_of_every_batch(tiny):
+    (x, y), validation = tiny
+    recorder = RecordingLoss()
+    model = dense_model(loss=recorder, run_eagerly=True)
+    exact = TrainingDashboard(batch_size=100, samples=len(x), update_interval=0)
+    unsized = TrainingDashboard()
+    coarse = TrainingDashboard(batch_size=100, samples=len(x), max_points=15)
+    raw = RawLogs()
+    history = model.fit(
+        x,
+        y,
+        batch_size=100,
+        epochs=2,
+        shuffle=False,
+        validation_data=validation,
+        callbacks=[Phase(recorder), raw, exact, unsized, coarse],
+        verbose=0,
+    )
+    batches = 2 * 21
+    assert len(recorder.loss) == batches
+
+    series = exact.batch_series()
+    assert series["loss"] == pytest.approx(recorder.loss, abs=2e-4)
+    assert series["accuracy"] == pytest.approx(recorder.accuracy, abs=1e-4)
+    # Keras' own batch logs are running means: plotting them would be wrong
+    assert not np.allclose(raw.loss, recorder.loss, atol=1e-2)
+    # the marks hold exactly what was recorded, at fractional epochs
+    mark = exact.loss_marks["train"]
+    assert len(mark.y) == batches and np.allclose(mark.y, series["loss"])
+    assert np.allclose(exact.accuracy_marks["train"].y, series["accuracy"])
+    assert mark.x[0] == pytest.approx(1 / 21) and mark.x[-1] == pytest.approx(2.0)
+
+    # without sizes, batches are weighted equally: right except the short last batch
+    guessed = unsized.batch_series()["loss"]
+    assert guessed[:20] == pytest.approx(recorder.loss[:20], abs=2e-4)
+    assert abs(guessed[20] - recorder.loss[20]) > 1e-3
+
+    # more batches than max_points: block means of the true values (42 -> blocks of 3)
+    coarse_mark = coarse.loss_marks["train"]
+    assert len(coarse_mark.y) == 14
+    assert np.allclose(coarse_mark.y, np.reshape(recorder.loss, (14, 3)).mean(axis=1), atol=2e-4)
+
+    # one validation point per epoch, equal to history; one learning rate per epoch
+    for dashboard in (exact, coarse):
+        assert list(dashboard.loss_marks["validation"].x) == [1.0, 2.0]
+        assert np.allclose(dashboard.loss_marks["validation"].y, history.history["val_loss"])
+        assert np.allclose(
+            dashboard.accuracy_marks["validation"].y, history.history["val_accuracy"]
+        )
+        assert list(dashboard.rate_marks["actual"].x) == [1.0, 2.0]
+        assert np.allclose(dashboard.rate_marks["actual"].y, 0.001)
+    assert exact.state == "finished" and not exact.running
+    assert (exact.epoch, exact.batch, exact.steps) == (2, 21, 21)
+    assert exact.images_per_second > 0 and unsized.images_per_second is None
+    assert "validation accuracy" in exact.status
+    assert exact.progress.value == pytest.approx(exact.progress.max)
+
+
+def test_pushes_to_the_front_end_are_throttled_by_time(tiny):
+    (x, y), _ = tiny
+    model = dense_model()
+    eager = TrainingDashboard(update_interval=0)
+    lazy = TrainingDashboard(update_interval=1e6)
+    pushes = {"eager": 0, "lazy": 0}
+
+    def counter(name):
+        def count(change):
+            pushes[name] += 1
+
+        return count
+
+    eager.loss_marks["train"].observe(counter("eager"), "y")
+    lazy.loss_marks["train"].observe(counter("lazy"), "y")
+    model.fit(x[:2000], y[:2000], batch_size=50, epochs=2, callbacks=[eager, lazy], verbose=0)
+    assert pushes["eager"] >= 80
+    assert 1 <= pushes["lazy"] <= 3  # epoch ends and the end only
+    # the lazy one still ends complete
+    assert len(lazy.loss_marks["train"].y) == 80
+    assert np.allclose(lazy.loss_marks["train"].y, eager.loss_marks["train"].y)
+
+
+@pytest.fixture
+def engine_data(small_mnist):
+    (x, y), (x_test, y_test) = small_mnist
+    return (x[:2000], y[:2000]), (x_test[:500], y_test[:500])
+
+
+def test_the_engine_feeds_the_dashboard(engine_data):
+    preset = get_preset("dense-lr-decay")
+    keras.utils.set_random_seed(0)
+    trainer = Trainer(
+        build(preset.layers),
+        preset.compile,
+        data=engine_data,
+        epochs=2,
+        batch_size=100,
+        evaluate=False,
+        seed=0,
+    )
+    dashboard = TrainingDashboard()
+    assert dashboard.train_in_background(trainer) is trainer
+    assert trainer.callbacks == [dashboard]
+    result = trainer.wait(120)
+    assert result.stop_reason is None and result.epochs_run == 2
+    assert len(dashboard.loss_marks["train"].y) == 40
+    assert np.all(np.isfinite(dashboard.loss_marks["train"].y))
+    assert np.allclose(dashboard.loss_marks["validation"].y, result.history["val_loss"])
+    planned = preset.compile.schedule.values(2)
+    assert np.allclose(dashboard.rate_marks["planned"].y, planned)
+    assert np.allclose(dashboard.rate_marks["actual"].y, result.learning_rates)
+    assert np.allclose(result.learning_rates, planned)
+    assert dashboard.images_per_second > 0 and dashboard.state == "finished"
+
+
+def test_pause_holds_training_and_stop_ends_it_keeping_the_weights(engine_data):
+    keras.utils.set_random_seed(0)
+    model = build(get_preset("dense").layers)
+    trainer = Trainer(
+        model,
+        CompileSpec("adam", 0.001, None, 100, 3),
+        data=engine_data,
+        callbacks=[Slow()],
+        evaluate=False,
+    )
+    dashboard = TrainingDashboard(update_interval=0)
+    dashboard.train_in_background(trainer)
+    wait_for(lambda: dashboard.batch >= 3)
+    dashboard.pause()
+    wait_for(lambda: dashboard.state == "paused")
+    held_at = dashboard.batch
+    weights = [w.copy() for w in model.get_weights()]
+    time.sleep(0.6)
+    assert dashboard.batch == held_at and len(dashboard.batch_series()["loss"]) == held_at
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
+    assert trainer.running and "paused" in dashboard.status
+
+    dashboard.stop()
+    result = trainer.wait(60)
+    assert result.stop_reason == "user" and result.epochs_run == 1
+    assert dashboard.state == "stopped" and not dashboard.running
+    assert dashboard.status.startswith(f"stopped by you after epoch 1, batch {held_at}")
+    assert len(dashboard.batch_series()["loss"]) == held_at
+    # the trained weights are kept and the model still predicts
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
+    predictions = model.predict(flat(engine_data[1][0][:5]), verbose=0)
+    assert predictions.shape == (5, 10) and np.all(np.isfinite(predictions))
+
+
+def test_pause_and_resume_with_plain_fit_on_a_worker_thread(tiny):
+    (x, y), validation = tiny
+    model = dense_model()
+    dashboard = TrainingDashboard(update_interval=0)
+    run = dashboard.train_in_background(
+        lambda: model.fit(
+            x[:2000],
+            y[:2000],
+            batch_size=100,
+            epochs=2,
+            validation_data=validation,
+            callbacks=[Slow(), dashboard],
+            verbose=0,
+        )
+    )
+    wait_for(lambda: dashboard.batch >= 2)
+    dashboard.pause_button.click()
+    assert dashboard.paused and dashboard.pause_button.description == "Resume"
+    wait_for(lambda: dashboard.state == "paused")
+    held_at = (dashboard.epoch, dashboard.batch)
+    time.sleep(0.5)
+    assert (dashboard.epoch, dashboard.batch) == held_at and run.running
+    dashboard.pause_button.click()
+    assert not dashboard.paused
+    history = run.wait(60)
+    assert len(history.history["loss"]) == 2
+    assert dashboard.state == "finished" and (dashboard.epoch, dashboard.batch) == (2, 20)
+    assert len(dashboard.loss_marks["train"].y) == 40
+
+
+def test_stop_button_during_plain_fit(tiny):
+    (x, y), _ = tiny
+    model = dense_model()
+    dashboard = TrainingDashboard(update_interval=0)
+    run = dashboard.train_in_background(
+        lambda: model.fit(x, y, batch_size=100, epochs=3, callbacks=[Slow(), dashboard], verbose=0)
+    )
+    wait_for(lambda: dashboard.batch >= 3)
+    dashboard.stop_button.click()
+    history = run.wait(60)
+    assert len(history.history["loss"]) == 1
+    done = len(dashboard.batch_series()["loss"])
+    assert 3 <= done < 21
+    assert dashboard.status.startswith(f"stopped by you after epoch 1, batch {done}")
+
+
+def test_nan_loss_warns_in_red_and_stops_plain_fit(tiny):
+    (x, y), _ = tiny
+    model = dense_model(optimizer=keras.optimizers.SGD(learning_rate=1e6))
+    dashboard = TrainingDashboard(update_interval=1e6)
+    history = model.fit(
+        x[:2000], y[:2000], batch_size=100, epochs=3, callbacks=[dashboard], verbose=0
+    )
+    assert len(history.history["loss"]) == 1
+    done = len(dashboard.batch_series()["loss"])
+    assert done < 20
+    assert dashboard.state == "nan"
+    assert f"nan at epoch 1, batch {done}" in dashboard.status
+    assert WARNING_COLOR in dashboard.status_html.value
+    assert f"nan at epoch 1, batch {done}" in dashboard.status_html.value
+    assert not math.isfinite(dashboard.loss_marks["train"].y[-1])
+    assert np.all(np.isfinite(dashboard.loss_marks["train"].y[:-1]))
+
+
+def test_nan_loss_with_the_engine(engine_data):
+    keras.utils.set_random_seed(0)
+    model = build(get_preset("dense").layers)
+    trainer = Trainer(
+        model, CompileSpec("sgd", 1e6, None, 100, 2), data=engine_data, evaluate=False
+    )
+    dashboard = TrainingDashboard()
+    dashboard.train_in_background(trainer)
+    result = trainer.wait(60)
+    assert result.stop_reason == "nan" and result.epochs_run == 1
+    assert dashboard.state == "nan" and WARNING_COLOR in dashboard.status_html.value
+    assert "loss became nan" in dashboard.status
+    assert len(dashboard.batch_series()["loss"]) < 20
