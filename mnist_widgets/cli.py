@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("data", "presets", "train")
+COMMANDS = ("data", "presets", "train", "trainer", "predict")
 
 
 class _Parser(argparse.ArgumentParser):

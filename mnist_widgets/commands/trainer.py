@@ -1,0 +1,24 @@
+"""``mnist-widgets trainer``: the cloud-ready trainer (same flags as ``python -m
+mnist_widgets.trainer``)."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    from ..trainer.task import add_arguments
+
+    parser = sub.add_parser(
+        "trainer",
+        help="cloud-ready training: tf.distribute strategies, checkpoints, export, metrics",
+        description="Train a preset with a tf.distribute strategy; back up each epoch, write "
+        "TensorBoard logs, export a SavedModel and a .keras file, report test_accuracy. "
+        "See docs/cloud.md.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..trainer.task import run as train
+
+    return train(args)
