@@ -347,10 +347,7 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
     # -- the recorded series ------------------------------------------------------------------
     def _clear(self) -> None:
         self._interval = float(self.update_interval)
-        self._batch_epoch: list[int] = []
-        self._batch_index: list[int] = []
-        self._batch_loss: list[float] = []
-        self._batch_accuracy: list[float] = []
+        self._batches = BatchColumns()
         self._val_epoch: list[int] = []
         self._val_batch: list[int] = []
         self._val_loss: list[float] = []
@@ -361,18 +358,15 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         self._accuracy_key: str | None = None
         self._values = BatchValues()
 
-    def _positions(self, epochs: list[int], batches: list[int]) -> np.ndarray:
+    def _positions(self, epochs, batches) -> np.ndarray:
         steps = self.params.get("steps") if self.params else None
         steps = steps or max(self._steps_seen, 1)
         return np.asarray(epochs, dtype=float) + (np.asarray(batches, dtype=float) + 1) / steps
 
     def batch_series(self) -> dict[str, np.ndarray]:
         """Every batch's own loss and accuracy at full resolution; ``x`` is in epochs."""
-        return {
-            "x": self._positions(self._batch_epoch, self._batch_index),
-            "loss": np.asarray(self._batch_loss, dtype=float),
-            "accuracy": np.asarray(self._batch_accuracy, dtype=float),
-        }
+        epochs, batches, loss, accuracy = self._batches.arrays()
+        return {"x": self._positions(epochs, batches), "loss": loss, "accuracy": accuracy}
 
     def _push(self, now: float) -> None:
         """Send the charts and the progress line to the front end (from the training thread)."""
@@ -481,11 +475,12 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         self._epoch_images += size
         if batch >= self._steps_seen:
             self._steps_seen = batch + 1
-        self._batch_epoch.append(self._epoch)
-        self._batch_index.append(batch)
-        loss = values.get("loss", math.nan)
-        self._batch_loss.append(loss)
-        self._batch_accuracy.append(values.get(self._accuracy_key, math.nan))
+        self._batches.append(
+            self._epoch,
+            batch,
+            values.get("loss", math.nan),
+            values.get(self._accuracy_key, math.nan),
+        )
         if not math.isfinite(logs.get("loss", 0.0)) and self._nan_message is None:
             self._on_nan(logs["loss"])
             return
@@ -582,6 +577,35 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         if self._val_accuracy and math.isfinite(self._val_accuracy[-1]):
             parts.append(f"validation accuracy {self._val_accuracy[-1]:.4f}")
         return ", ".join(parts)
+
+
+class BatchColumns:
+    """Epoch, batch, loss and accuracy of every batch, in float arrays that grow by doubling.
+
+    Appending is four item assignments; the arrays are ready for the charts without copying.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._data = np.empty((4, capacity))
+        self._rows = list(self._data)
+        self.size = 0
+
+    def append(self, epoch: int, batch: int, loss: float, accuracy: float) -> None:
+        n = self.size
+        if n == self._data.shape[1]:
+            self._data = np.concatenate([self._data, np.empty_like(self._data)], axis=1)
+            self._rows = list(self._data)
+        epochs, batches, losses, accuracies = self._rows
+        epochs[n] = epoch
+        batches[n] = batch
+        losses[n] = loss
+        accuracies[n] = accuracy
+        self.size = n + 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Copies of (epochs, batches, losses, accuracies) so far."""
+        epochs, batches, losses, accuracies = self._data[:, : self.size].copy()
+        return epochs, batches, losses, accuracies
 
 
 def _accuracy_key(logs: dict[str, Any]) -> str:
