@@ -213,19 +213,22 @@ def test_selecting_a_cell_shows_exactly_its_digits(gallery):
         assert gallery.matching == p.confusion[cell] > 0
         assert (gallery.filter_true, gallery.filter_pred) == cell
         np.testing.assert_array_equal(gallery.heatmap.selected, [cell])
+    gallery.heatmap.set_state({"selected": [[0, 1], [6, 5]]})  # ctrl-click: the last cell counts
+    assert gallery.selected_cell == (6, 5)
 
 
 def test_clicking_a_heatmap_cell_selects_it(gallery):
     p = gallery.predictions
     cell = _cells(gallery)[0]
     gallery.tabs.selected_index = 1
-    gallery.heatmap.selected = np.array([cell])  # what the front end sets on a click
+    # a click, as the front end sends it: a JSON list of [row, column] (bqplot/bqplot#1632)
+    gallery.heatmap.set_state({"selected": [list(cell)]})
     assert gallery.selected_cell == cell
     assert gallery.tabs.selected_index == 0  # the grid is shown
     assert set(gallery.shown_indices) <= set(
         np.flatnonzero((p.labels == cell[0]) & (p.predicted == cell[1]))
     )
-    gallery.heatmap.selected = None  # click again: unselected, every digit again
+    gallery.heatmap.set_state({"selected": None})  # click again: unselected, all digits
     assert gallery.selected_cell is None and gallery.matching == 10_000
     assert gallery.filter_true is None and gallery.filter_pred is None
 

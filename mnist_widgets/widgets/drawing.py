@@ -62,6 +62,7 @@ class DrawingPad(widgets.VBox):
 
         self.canvas = Canvas(width=self.size, height=self.size, sync_image_data=True)
         self.canvas.layout.width = self.canvas.layout.height = f"{self.size}px"
+        self.canvas.add_class("mnist-drawing-pad")
         self.canvas.on_mouse_down(self.on_mouse_down)
         self.canvas.on_mouse_move(self.on_mouse_move)
         self.canvas.on_mouse_up(self.on_mouse_up)
@@ -83,7 +84,7 @@ class DrawingPad(widgets.VBox):
             y=np.zeros(NUM_CLASSES),
             scales={"x": x, "y": y},
             colors=[BAR_COLOUR] * NUM_CLASSES,
-            color_mode="element",
+            color_mode="group",  # 1-D bars: each class is a group of one bar
         )
         self.chart = Figure(
             marks=[self.bars],

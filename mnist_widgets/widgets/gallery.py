@@ -37,6 +37,34 @@ def test_split(data) -> tuple[np.ndarray, np.ndarray]:
     raise DataError("data must be (images, labels) or ((x_train, y_train), (x_test, y_test))")
 
 
+def _cells_from_json(value, obj=None):
+    """The front end sends a click's cells as ``[[row, column], ...]``: an int array."""
+    if isinstance(value, list):
+        return np.asarray(value, dtype=np.int32).reshape(-1, 2)
+    from bqplot.traits import array_from_json
+
+    return array_from_json(value, obj)
+
+
+def _cell_heatmap_class():
+    """A bqplot ``GridHeatMap`` whose click selection reaches Python.
+
+    bqplot 0.13 turns the front end's ``[[row, column]]`` into an object array that it then
+    cannot send back, so the observers never run (bqplot/bqplot#1632); this one reads it
+    as integers. Same front-end model, only the Python deserialiser differs.
+    """
+    from bqplot import GridHeatMap
+    from bqplot.traits import array_serialization
+    from traittypes import Array
+
+    class CellHeatMap(GridHeatMap):
+        selected = Array(None, allow_none=True).tag(
+            sync=True, to_json=array_serialization["to_json"], from_json=_cells_from_json
+        )
+
+    return CellHeatMap
+
+
 class PredictionGallery(widgets.VBox):
     """Test digits with their predicted class, filters, paging, a confusion matrix and a pad.
 
@@ -91,7 +119,7 @@ class PredictionGallery(widgets.VBox):
         self.confusion_tab = self._build_confusion()
         self.pad = None
         children = [self.digits_tab, self.confusion_tab]
-        titles = ["Digits", "Confusion matrix & per-class accuracy"]
+        titles = ["Digits", "Confusion matrix"]
         if draw:
             from .drawing import DrawingPad
 
@@ -243,7 +271,7 @@ class PredictionGallery(widgets.VBox):
             options=class_options, value=ANY, description="Predicted", layout={"width": "170px"}
         )
         self.correct_buttons = widgets.ToggleButtons(
-            options=list(CORRECT_CHOICES), value="all", style={"button_width": "60px"}
+            options=list(CORRECT_CHOICES), value="all", style={"button_width": "72px"}
         )
         self.reset_button = widgets.Button(description="Show all", icon="undo")
         self.prev_button = widgets.Button(description="Prev", icon="arrow-left")
@@ -339,22 +367,13 @@ class PredictionGallery(widgets.VBox):
 
     # -- the Confusion tab ----------------------------------------------------------------
     def _build_confusion(self) -> widgets.VBox:
-        from bqplot import (
-            Axis,
-            Bars,
-            ColorAxis,
-            ColorScale,
-            Figure,
-            GridHeatMap,
-            LinearScale,
-            OrdinalScale,
-        )
+        from bqplot import Axis, Bars, ColorAxis, ColorScale, Figure, LinearScale, OrdinalScale
 
         p = self.predictions
         classes = np.arange(NUM_CLASSES)
         rows, cols = OrdinalScale(reverse=True), OrdinalScale()
         colour = ColorScale(scheme="Blues", min=0)
-        self.heatmap = GridHeatMap(
+        self.heatmap = _cell_heatmap_class()(
             row=classes,
             column=classes,
             color=p.confusion.astype(float),
