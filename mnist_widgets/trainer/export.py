@@ -125,7 +125,7 @@ def _keras_predictor(path: Path):
 
     def predict(images: np.ndarray) -> np.ndarray:
         batch = np.asarray(images, dtype=np.float32).reshape((-1, *shape))
-        return np.asarray(model.predict(batch, verbose=0))
+        return keras.ops.convert_to_numpy(model(batch, training=False))
 
     return predict
 

@@ -270,7 +270,7 @@ def _export_and_report(model, job_dir: str, task, say, metrics: dict) -> None:
     save_keras(model, worker_path(keras_path, task))
     remove_worker_copy(export_dir, task)
     if not task.is_chief:
-        say(f"{task.name} finished")
+        say("finished; the chief keeps the export")
         return
     metrics_path = write_metrics_json(job_dir, metrics)
     hypertune = report_hypertune(metrics["test_accuracy"], metrics["global_step"])

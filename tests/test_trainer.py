@@ -1,0 +1,355 @@
+"""The cloud-ready trainer: a real two-worker run, a killed run that resumes, its flags.
+
+The runs are real subprocesses of ``python -m mnist_widgets.trainer`` on a small slice of the
+real MNIST on the CPU, each with a timeout so that a hang fails instead of blocking.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_widgets.trainer.strategy import Task, worker_path
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_TIMEOUT = 240  # seconds for one trainer process (the CI machine may be busy)
+
+
+def trainer_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "TF_CONFIG" and not k.startswith(("AIP_", "CLOUD_ML_"))
+    }
+    env.update(
+        TF_CPP_MIN_LOG_LEVEL="3",
+        CUDA_VISIBLE_DEVICES="-1",
+        TF_NUM_INTRAOP_THREADS="1",
+        TF_NUM_INTEROP_THREADS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def trainer(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mnist_widgets.trainer", *args]
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def finish(processes: list[subprocess.Popen], timeout: float) -> list[tuple[int, str, str]]:
+    """Wait for every process; kill them all and fail when one overruns."""
+    results = []
+    deadline = time.monotonic() + timeout
+    try:
+        for process in processes:
+            out, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            results.append((process.returncode, out, err))
+    except subprocess.TimeoutExpired:
+        for process in processes:
+            process.kill()
+        pytest.fail(f"trainer processes still running after {timeout} s")
+    return results
+
+
+def metric_line(stdout: str) -> float:
+    lines = [line for line in stdout.splitlines() if line.startswith("test_accuracy=")]
+    assert len(lines) == 1, stdout
+    return float(lines[0].split("=", 1)[1])
+
+
+def saved_model_accuracy(export_dir: Path, images: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy of the exported SavedModel through its serving signature, checked on the way."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    ((_, inputs),) = serve.structured_input_signature[1].items()
+    assert inputs.shape.as_list() == [None, 28, 28] and inputs.dtype == tf.float32
+    outputs = serve(tf.constant(images[:7] / 255.0, tf.float32))
+    assert set(outputs) == {"probabilities", "classes"}
+    probabilities = outputs["probabilities"].numpy()
+    assert probabilities.shape == (7, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert outputs["classes"].dtype.is_integer
+    np.testing.assert_array_equal(outputs["classes"].numpy(), probabilities.argmax(axis=1))
+    classes = np.concatenate(
+        [
+            serve(tf.constant(images[i : i + 2000] / 255.0, tf.float32))["classes"].numpy()
+            for i in range(0, len(images), 2000)
+        ]
+    )
+    return float((classes == labels).mean())
+
+
+@pytest.mark.slow
+def test_two_workers_train_together_and_the_chief_exports_what_it_reports(tmp_path, mnist):
+    _, (x_test, y_test) = mnist
+    job = tmp_path / "job"
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    common = ["--job-dir", str(job), "--preset", "dense", "--limit", "2000", "--epochs", "1"]
+    common += ["--seed", "3", "--lr-start", "0.003", "--strategy", "multi-worker"]
+    workers = [
+        subprocess.Popen(
+            trainer(*common),
+            env=trainer_env(
+                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        for i in range(2)
+    ]
+    (rc0, out0, err0), (rc1, out1, err1) = finish(workers, RUN_TIMEOUT)
+    assert rc0 == 0, err0[-3000:]
+    assert rc1 == 0, err1[-3000:]
+    assert "2 worker(s), 2 replica(s), global batch 256 (128 per replica)" in out0
+    assert "[worker-1] finished; the chief keeps the export" in out1
+    assert "test_accuracy=" not in out1  # only the chief reports
+    reported = metric_line(out0)
+
+    # the chief's files, and nothing left behind by the other worker
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert metrics["workers"] == 2 and metrics["replicas"] == 2
+    assert metrics["global_batch_size"] == 256
+    assert metrics["global_step"] == 8  # ceil(2000 / 256) steps, counted once, not per worker
+    assert f"{metrics['test_accuracy']:.4f}" == f"{reported:.4f}"
+    assert (job / "export" / "saved_model.pb").is_file()
+    assert (job / "model.keras").is_file()
+    assert not list(job.rglob("workertemp_*"))
+    assert list((job / "logs" / "train").iterdir())  # TensorBoard events
+
+    exported = saved_model_accuracy(job / "export", x_test, y_test)
+    assert abs(exported - metrics["test_accuracy"]) <= 1e-4
+    assert reported > 0.5  # it learned something on 2,000 images
+
+    # one process with the same global batch: about the same model
+    single = tmp_path / "single"
+    hypertune = tmp_path / "hypertune" / "output.metrics"
+    args = [a for a in common if a not in ("--strategy", "multi-worker")]
+    args = [a for a in args if a not in ("--job-dir", str(job))] + ["--batch-size", "256"]
+    env = trainer_env(AIP_MODEL_DIR=str(single), CLOUD_ML_HP_METRIC_FILE=str(hypertune))
+    ((rc, out, err),) = finish(
+        [
+            subprocess.Popen(
+                trainer(*args),
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=REPO,
+            )
+        ],
+        RUN_TIMEOUT,
+    )
+    assert rc == 0, err[-3000:]
+    alone = metric_line(out)
+    assert abs(alone - reported) < 0.05, (alone, reported)
+    assert (single / "export" / "saved_model.pb").is_file()  # AIP_MODEL_DIR was the job dir
+    (entry,) = [json.loads(line) for line in hypertune.read_text().splitlines()]
+    assert set(entry) == {"timestamp", "trial", "test_accuracy", "global_step"}
+    assert float(entry["test_accuracy"]) == pytest.approx(alone, abs=5e-5)
+    assert entry["global_step"] == "8"
+
+
+def read_lines(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line.rstrip("\n"))
+    lines.put(None)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
+    job = tmp_path / "job"
+    epochs = 4
+    args = trainer("--job-dir", str(job), "--preset", "dense", "--limit", "2000")
+    args += ["--epochs", str(epochs), "--seed", "5"]
+    first = subprocess.Popen(
+        args,
+        env=trainer_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=read_lines, args=(first.stdout, lines), daemon=True).start()
+    deadline = time.monotonic() + RUN_TIMEOUT
+    try:
+        while True:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            assert line is not None, "the first run ended before its first epoch"
+            if line.startswith(f"epoch 1/{epochs}:"):
+                break  # BackupAndRestore runs before the epoch line is printed
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        first.kill()
+    assert first.returncode == -signal.SIGKILL
+    backup = job / "backup"
+    done = json.loads((backup / "training_metadata.json").read_text())["epoch"]
+    assert 1 <= done < epochs, "killed after the run had finished"
+    assert not (job / "export").exists()
+
+    ((rc, out, err),) = finish(
+        [
+            subprocess.Popen(
+                args,
+                env=trainer_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=REPO,
+            )
+        ],
+        RUN_TIMEOUT,
+    )
+    assert rc == 0, err[-3000:]
+    epoch_lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert epoch_lines[0].startswith(f"epoch {done + 1}/{epochs}:"), out
+    assert len(epoch_lines) == epochs - done
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert metrics["epochs_this_run"] == epochs - done
+    # the optimizer's step count came back too, so the learning rate resumed where it was
+    assert metrics["global_step"] == epochs * 16  # ceil(2000 / 128) steps per epoch
+    assert not backup.exists() or not any(backup.iterdir())  # Keras removes it when done
+
+
+def test_hyperparameters_change_the_preset_layers():
+    from mnist_widgets.models.presets import get_preset
+    from mnist_widgets.trainer.model import Hyperparameters, build_compiled, learning_rate
+
+    preset = get_preset("cnn-batchnorm")
+    hp = Hyperparameters(conv1=4, conv2=8, conv3=16, dropout=0.1, bn_momentum=0.9, lr_start=0.02)
+    schedule = learning_rate(preset, hp, steps_per_epoch=100)
+    model = build_compiled(preset, hp, schedule)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == [layer.kind for layer in preset.layers[1:]]  # same ladder rung
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert [layer.filters for layer in convs] == [4, 8, 16]
+    assert {layer.rate for layer in model.layers if type(layer).__name__ == "Dropout"} == {0.1}
+    norms = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+    assert norms and {layer.momentum for layer in norms} == {0.9}
+    assert [layer.params.get("filters") for layer in preset.layers if layer.kind == "Conv2D"] == [
+        12,
+        24,
+        32,
+    ]  # the preset itself is untouched
+    # the preset's per-epoch decay (x0.666 each epoch) becomes the same decay per step
+    assert schedule.rate_at(0) == pytest.approx(0.02)
+    assert schedule.rate_at(100) == pytest.approx(0.02 * 0.666)
+    assert schedule.rate_at(300) == pytest.approx(0.02 * 0.666**3)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.02)
+
+
+def test_learning_rate_flags():
+    from mnist_widgets.errors import PresetError
+    from mnist_widgets.models.presets import get_preset
+    from mnist_widgets.trainer.model import Hyperparameters, learning_rate
+
+    dense = get_preset("dense")  # Adam at 0.001, no schedule
+    assert learning_rate(dense, Hyperparameters(), 50).rate_at(10_000) == pytest.approx(0.001)
+    decay = learning_rate(
+        dense, Hyperparameters(lr_start=0.02, lr_end=1e-4, lr_decay_steps=600), 50
+    )
+    assert decay.rate_at(600) == pytest.approx(1e-4 + 0.02 / np.e)
+    assert decay.rate_at(10**6) == pytest.approx(1e-4)
+    with pytest.raises(PresetError, match="--lr-end needs --lr-decay-steps"):
+        learning_rate(dense, Hyperparameters(lr_end=1e-4), 50)
+
+
+def test_chief_and_worker_paths():
+    assert Task().is_chief and Task("chief", 0, 3, True).is_chief
+    assert Task("worker", 0, 2).is_chief  # no "chief" task: worker 0 is the chief
+    assert not Task("worker", 0, 3, has_chief_task=True).is_chief
+    assert not Task("worker", 1, 2).is_chief
+    assert worker_path("gs://b/job/export", Task("worker", 0, 2)) == "gs://b/job/export"
+    assert (
+        worker_path("gs://b/job/export", Task("worker", 1, 2)) == "gs://b/job/workertemp_1/export"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--preset", "dense"], "give --job-dir or set AIP_MODEL_DIR"),
+        (["--job-dir", "J", "--strategy", "multi-worker"], "needs TF_CONFIG"),
+        (
+            ["--job-dir", "J", "--preset", "dense", "--conv1", "8"],
+            "--conv1: preset dense has 0 conv",
+        ),
+        (
+            ["--job-dir", "J", "--preset", "dense", "--dropout", "0.2"],
+            "--dropout: preset dense has no Dropout",
+        ),
+    ],
+)
+def test_bad_settings_are_one_line_errors(argv, message, monkeypatch, capsys, tmp_path):
+    from mnist_widgets.cli import main
+
+    for name in ("AIP_MODEL_DIR", "TF_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    argv = [str(tmp_path / "job") if a == "J" else a for a in argv]
+    assert main(["trainer", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "job" / "export").exists()
+
+
+def test_bad_flag_values_are_refused(capsys):
+    from mnist_widgets.cli import main
+
+    for argv in (
+        ["--dropout", "1.5"],
+        ["--conv1", "0"],
+        ["--lr-start", "-1"],
+        ["--strategy", "tpu"],
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["trainer", "--job-dir", "J", *argv])
+        assert exit_info.value.code == 2
+    assert capsys.readouterr().err.count("error:") == 4
+
+
+def test_tuning_config_names_real_flags_and_the_reported_metric():
+    import yaml
+
+    from mnist_widgets.trainer.task import build_parser
+
+    config = yaml.safe_load((REPO / "docs" / "cloud" / "hptuning.yaml").read_text())
+    study = config["studySpec"]
+    assert [m["metricId"] for m in study["metrics"]] == ["test_accuracy"]
+    argv = []
+    for parameter in study["parameters"]:
+        spec = parameter.get("integerValueSpec") or parameter.get("doubleValueSpec")
+        argv.append(f"--{parameter['parameterId']}={spec['minValue']}")
+    args = build_parser().parse_args(argv)  # every parameter is a trainer flag
+    assert {"conv1", "conv2", "conv3", "lr_start", "lr_end", "lr_decay_steps"} <= {
+        name for name, value in vars(args).items() if value is not None
+    }
+    job = yaml.safe_load((REPO / "docs" / "cloud" / "job.yaml").read_text())
+    pool = job["workerPoolSpecs"][0]
+    assert "mnist_widgets.trainer" in " ".join(pool["containerSpec"]["command"])
