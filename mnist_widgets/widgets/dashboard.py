@@ -4,7 +4,7 @@
 (the two share no attribute names; the traitlets metaclass derives from ``type``), so the
 same object goes into ``callbacks=[dashboard]`` and into ``display(dashboard)``.
 
-It listens, it never drives training: every batch it only appends numbers to lists; the
+It listens, it never drives training: every batch it only stores four numbers; the
 charts (bqplot marks updated in place) and the progress line are pushed to the front end
 at most every ``update_interval`` seconds, and always at epoch end, at a pause and at the
 end. Stop and Pause are flags that the callback reads after each batch, so they work when
@@ -28,6 +28,7 @@ from traitlets import Bool, Float, Int, Unicode, observe, validate
 
 from ..errors import TrainingError
 from ..models.schedules import schedule_values
+from ..training.engine import Trainer
 from ..training.events import BatchValues, batch_size_of, current_learning_rate
 
 TRAIN_COLOR = "#1f77b4"
@@ -59,17 +60,26 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _chart(title: str, marks: list, x_scale, y_scale, y_label: str, height: str) -> bq.Figure:
+def _chart(
+    title: str,
+    marks: list,
+    x_scale,
+    y_scale,
+    height: str,
+    legend: str = "top-right",
+    y_axis: dict | None = None,
+    left: int = 60,
+) -> bq.Figure:
     axes = [
         bq.Axis(scale=x_scale, label="epoch", grid_lines="none"),
-        bq.Axis(scale=y_scale, label=y_label, side="left", grid_lines="dashed"),
+        bq.Axis(scale=y_scale, label=title, side="left", grid_lines="dashed", **(y_axis or {})),
     ]
     return bq.Figure(
         marks=marks,
         axes=axes,
         title=title,
-        legend_location="top-right",
-        fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
+        legend_location=legend,
+        fig_margin={"top": 40, "bottom": 40, "left": left, "right": 20},
         animation_duration=0,
         layout=widgets.Layout(width="50%", height=height, min_width="320px"),
     )
@@ -129,7 +139,7 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
 
     # -- the widget -----------------------------------------------------------------------
     def _build(self) -> None:
-        x_scale = bq.LinearScale(min=0.0)
+        self.epoch_scale = x_scale = bq.LinearScale(min=0.0)
         loss_scale = bq.LinearScale(min=0.0)
         self.accuracy_scale = bq.LinearScale(min=0.0, max=1.0)
         self.loss_marks = {
@@ -177,7 +187,10 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
                 stroke_width=2,
             ),
         }
-        rate_scales = {"x": bq.LinearScale(min=0.0), "y": bq.LinearScale(min=0.0)}
+        rate_scales = {
+            "x": bq.LinearScale(min=0.0),
+            "y": bq.LinearScale(min=0.0, allow_padding=False),  # no rate below 0 on the axis
+        }
         self.rate_marks = {
             "planned": bq.Lines(
                 x=[],
@@ -199,32 +212,34 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
             ),
         }
         self.loss_chart = _chart(
-            "loss", list(self.loss_marks.values()), x_scale, loss_scale, "loss", "300px"
+            "loss", list(self.loss_marks.values()), x_scale, loss_scale, "300px"
         )
+        # the accuracy rises towards the top right: the legend goes below it
         self.accuracy_chart = _chart(
             "accuracy",
             list(self.accuracy_marks.values()),
             x_scale,
             self.accuracy_scale,
-            "accuracy",
             "300px",
+            legend="bottom-right",
         )
         self.rate_chart = _chart(
             "learning rate",
             list(self.rate_marks.values()),
             rate_scales["x"],
             rate_scales["y"],
-            "rate",
             "200px",
+            y_axis={"tick_format": ".2~g", "num_ticks": 4, "label_offset": "50px"},
+            left=75,
         )
         self.zoom = widgets.ToggleButtons(
-            options=ZOOMS, value=0.0, description="zoom:", style={"button_width": "60px"}
+            options=ZOOMS, value=0.0, description="zoom:", style={"button_width": "72px"}
         )
         self.zoom.observe(self._on_zoom, "value")
         self.progress = widgets.FloatProgress(
-            value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="40%")
+            value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="30%")
         )
-        self.progress_label = widgets.HTML("")
+        self.progress_label = widgets.HTML("", layout=widgets.Layout(min_width="420px"))
         self.pause_button = widgets.Button(description="Pause", icon="pause", disabled=True)
         self.stop_button = widgets.Button(
             description="Stop", icon="stop", button_style="danger", disabled=True
@@ -241,6 +256,8 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
             [self.rate_chart, self.zoom], layout=widgets.Layout(align_items="center")
         )
         self.children = [self.status_html, controls, charts, lower]
+        self.add_class("mnist-dashboard")
+        self.progress_label.add_class("mnist-dashboard-progress")
 
     @staticmethod
     def _status_markup(text: str, warning: bool) -> str:
@@ -316,7 +333,7 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         self.pause_button.icon = "pause"
 
     # -- running in the background ----------------------------------------------------------
-    def attach(self, trainer) -> None:
+    def attach(self, trainer: Trainer) -> None:
         """Follow a ``Trainer``: join its callbacks, take its batch size, forward Stop to it."""
         if self not in trainer.callbacks:
             trainer.callbacks.append(self)
@@ -334,7 +351,7 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         """
         if self.running:
             raise TrainingError("training is already running: stop it before starting again")
-        if hasattr(target, "start") and hasattr(target, "compile_spec"):
+        if isinstance(target, Trainer):
             self.attach(target)
             target.start()
             return target
@@ -432,7 +449,8 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         self.steps = self._steps = self.params.get("steps")
         self.epochs = int(self.params.get("epochs") or 0)
         trainer = self.trainer
-        if trainer is not None and self in trainer.callbacks:
+        # Keras hands every callback of one fit the same params dict: this fit is the trainer's
+        if trainer is not None and trainer.emitter.params is self.params:
             self._size = trainer.batch_size
             self._samples = trainer.emitter.samples
         else:
@@ -571,7 +589,7 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
             self._set_status(self._summary())
 
     def _summary(self) -> str:
-        parts = [f"finished {self.epoch} epochs"]
+        parts = [f"finished epoch {self.epoch}/{self.epochs}"]
         if self._val_loss:
             parts.append(f"validation loss {self._val_loss[-1]:.4f}")
         if self._val_accuracy and math.isfinite(self._val_accuracy[-1]):
@@ -582,7 +600,7 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
 class BatchColumns:
     """Epoch, batch, loss and accuracy of every batch, in float arrays that grow by doubling.
 
-    Appending is four item assignments; the arrays are ready for the charts without copying.
+    Appending is four item assignments, so the hot path stays in the microseconds.
     """
 
     def __init__(self, capacity: int = 1024) -> None:

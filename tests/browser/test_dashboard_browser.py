@@ -1,0 +1,83 @@
+"""The training dashboard in a real JupyterLab: Pause and Resume clicked in the page hold and
+release a fit on its worker thread; the zoom buttons change the accuracy axis; the learning
+rate chart shows the planned schedule and the rates used."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SETUP = """\
+import time
+import keras
+from mnist_widgets.data import load_data
+from mnist_widgets.models import get_preset
+from mnist_widgets.models.spec import build
+from mnist_widgets.training import Trainer
+from mnist_widgets.widgets import TrainingDashboard
+
+class Slow(keras.callbacks.Callback):  # a few seconds per epoch, time enough to click
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(0.03)
+
+(x_train, y_train), (x_test, y_test) = load_data(download=False)
+preset = get_preset("dense-lr-decay")
+data = ((x_train[:6000], y_train[:6000]), (x_test[:2000], y_test[:2000]))
+trainer = Trainer(build(preset.layers), preset.compile, data=data, epochs=3, batch_size=100,
+                  callbacks=[Slow()], evaluate=False, seed=0)
+dashboard = TrainingDashboard(update_interval=0.2)
+dashboard.train_in_background(trainer)
+dashboard"""
+RESULT = """\
+result = trainer.wait(timeout=120)
+print('RESULT', result.stop_reason, result.epochs_run, dashboard.state,
+      len(dashboard.batch_series()['loss']))"""
+
+
+def test_pause_and_resume_clicked_in_the_page(notebook):
+    nb = notebook("dashboard-pause", [SETUP, RESULT])
+    nb.run_cell(0, timeout=240)
+    view = nb.wait_for_widgets(0, timeout=120)
+    figures = view.locator(".bqplot.figure")
+    nb.wait_until(lambda: figures.count() == 3, 30, "the loss, accuracy and rate charts")
+    progress = view.locator(".mnist-dashboard-progress")
+    status = view.locator(".mnist-dashboard-status")
+    pause = view.locator("button", has_text="Pause")
+    nb.wait_until(lambda: "batch" in progress.inner_text(), 120, "the first progress line")
+    nb.wait_until(lambda: pause.is_enabled(), 30, "the Pause button")
+
+    pause.click()
+    nb.wait_until(lambda: "paused after" in status.inner_text(), 30, "the status to say paused")
+    held = progress.inner_text()
+    assert re.search(r"epoch 1/3 · batch \d+/60", held), held
+    nb.page.wait_for_timeout(1500)
+    assert progress.inner_text() == held  # no batch while paused
+    assert nb.kernel_state() == "idle"  # the kernel waits for clicks, the worker waits for it
+    nb.screenshot(view, "dashboard-paused")
+
+    view.locator("button", has_text="Resume").click()
+    nb.wait_until(lambda: progress.inner_text() != held, 30, "training to go on")
+
+    # zoom the accuracy axis to 0.9-1: ticks between 0.9 and 1 replace 0, 0.1, ... 0.5
+    ticks = figures.nth(1).locator(".tick text")
+    assert "0.5" in ticks.all_text_contents()
+    view.locator("button", has_text="0.9-1").click()
+    nb.wait_until(
+        lambda: "0.95" in (texts := ticks.all_text_contents()) and "0.5" not in texts,
+        30,
+        "the zoomed accuracy axis",
+    )
+
+    nb.run_cell(1, timeout=150)
+    reason, epochs_run, state, batches = nb.output_text(1).split("RESULT", 1)[1].split()
+    assert reason == "None" and epochs_run == "3" and state == "finished" and batches == "180"
+    nb.wait_until(lambda: "finished" in status.inner_text(), 30, "the status to say finished")
+    # the rate chart: the planned schedule (a dashed line) and one dot per epoch used
+    rate = figures.nth(2)
+    assert rate.locator("path.line").count() >= 1
+    nb.wait_until(lambda: rate.locator(".dot").count() == 3, 30, "three learning-rate dots")
+    nb.screenshot(view, "dashboard-finished")
+    nb.assert_no_errors()
