@@ -10,6 +10,7 @@ pass each parameter as ``--<parameterId>=<value>``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import posixpath
@@ -212,9 +213,12 @@ def run(args) -> int:
     logs = args.log_dir or os.environ.get(LOG_DIR_VAR) or _join(job_dir, "logs")
     callbacks = [
         keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
-        keras.callbacks.TensorBoard(worker_path(logs, task), profile_batch=0),
         EpochLog(epochs, say, schedule, steps_per_epoch),
     ]
+    if importlib.util.find_spec("tensorboard") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(worker_path(logs, task), profile_batch=0))
+    else:
+        say("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
     start = time.perf_counter()
     history = model.fit(
         train_ds,
