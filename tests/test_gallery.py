@@ -323,7 +323,16 @@ def test_image_shaped_model_and_small_data(mnist):
     assert g.predictions.confusion.sum() == 250 and g.pages == 5
     assert sorted(i for page in all_pages(g) for i in page) == list(range(250))
     assert len(g.tabs.children) == 2
-    pad = DrawingPad(cnn)
+    g.filter_true = 3
+    last = cnn.layers[-1]  # now every digit gets the same scores, so class 0 wins everywhere
+    last.set_weights([np.zeros_like(w) for w in last.get_weights()])
+    g.update_predictions()
+    assert (g.predictions.predicted == 0).all() and (g.fonts.predicted == 0).all()
+    assert g.accuracy == pytest.approx((y_test[:250] == 0).mean())
+    np.testing.assert_array_equal(np.asarray(g.heatmap.color)[:, 0], np.bincount(y_test[:250]))
+    assert g.filter_true == 3 and g.matching == (y_test[:250] == 3).sum()
+    assert set(g.predictions.predicted[g.shown_indices]) == {0}
+    pad = DrawingPad(build_model("cnn"))
     probabilities = pad.predict_image(x_test[0])
     assert probabilities.shape == (10,) and probabilities.sum() == pytest.approx(1.0, abs=1e-5)
 
@@ -341,6 +350,14 @@ def test_bad_models_and_data_are_clear_errors(model, mnist):
         PredictionGallery(model, (x_test[:10], y_test[:9]))
     with pytest.raises(DataError, match="28x28"):
         PredictionGallery(model, (np.zeros((5, 10, 10)), np.zeros(5)))
+
+
+def test_float_digits_are_taken_as_scaled(model, mnist):
+    x_test, y_test = mnist[1]
+    as_uint8 = Predictions.of(model, x_test[:200], y_test[:200])
+    as_float = Predictions.of(model, x_test[:200].astype(np.float32) / 255.0, y_test[:200])
+    np.testing.assert_array_equal(as_float.images, as_uint8.images)
+    np.testing.assert_allclose(as_float.probabilities, as_uint8.probabilities, atol=1e-5)
 
 
 def test_evaluation_helpers_on_a_known_case():

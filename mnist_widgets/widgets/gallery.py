@@ -2,8 +2,10 @@
 
 As in the codelab, the font digits come first and the mistakes come first. Predictions
 are computed once (``evaluation.Predictions``); a page is then numpy slicing plus one
-PNG sprite (``sprites.render_sprite``), about 10 ms for 100 digits. The confusion matrix
-filters the grid: selecting a cell shows exactly the digits of that (true, predicted) pair.
+PNG sprite (``sprites.render_sprite``): about 11 ms for 100 digits, 20-35 ms for a whole
+page refresh on a busy 2-core machine (``tests/test_gallery.py::test_page_render_is_fast``).
+The confusion matrix filters the grid: selecting a cell shows exactly the digits of that
+(true, predicted) pair.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ ANY = -1  # the dropdowns' value for "no filter" (a Dropdown cannot hold None)
 DIGITS_TAB, CONFUSION_TAB, DRAW_TAB = 0, 1, 2
 
 
-def test_split(data) -> tuple[np.ndarray, np.ndarray]:
+def labelled_digits(data) -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)`` from None (MNIST's test split), a split or ``load_data``'s pair."""
     if data is None:
         from ..data import load_data
@@ -104,7 +106,8 @@ class PredictionGallery(widgets.VBox):
             raise DataError("page_size and columns must be at least 1")
         self.model = model
         self.columns = int(columns)
-        self.predictions = Predictions.of(model, *test_split(data), batch_size=batch_size)
+        self.batch_size = int(batch_size)
+        self.predictions = Predictions.of(model, *labelled_digits(data), batch_size=batch_size)
         self.fonts = Predictions.of(model, *font_digits(fonts))
         self._hold = 0
         self._syncing = False  # pushing state into the controls: ignore their echoes
@@ -133,6 +136,21 @@ class PredictionGallery(widgets.VBox):
         self._refresh()
 
     # -- public ---------------------------------------------------------------------------
+    def update_predictions(self) -> None:
+        """Predict every digit again (after more training); the filters and page stay."""
+        p, f = self.predictions, self.fonts
+        self.predictions = Predictions.of(self.model, p.images, p.labels, self.batch_size)
+        self.fonts = Predictions.of(self.model, f.images, f.labels)
+        self.set_trait("accuracy", self.predictions.accuracy)
+        self.header.value = self._header_html()
+        self.fonts_title.value = self._fonts_title_html()
+        self.font_sprite.value = self._font_png()
+        with self.heatmap.hold_sync(), self.class_bars.hold_sync():
+            self.heatmap.color = self.predictions.confusion.astype(float)
+            self.class_bars.y = np.nan_to_num(self.predictions.class_accuracy)
+        self.accuracy_table.value = self._accuracy_table_html()
+        self._refresh()
+
     @property
     def layout_of_page(self) -> SpriteLayout:
         """Where each digit of the current page sits in ``sprite.value``."""
@@ -257,12 +275,9 @@ class PredictionGallery(widgets.VBox):
 
     # -- the Digits tab -------------------------------------------------------------------
     def _build_digits(self) -> widgets.VBox:
-        f = self.fonts
-        font_layout = layout_for(len(f), self.columns)
-        self.font_sprite = widgets.Image(
-            value=render_sprite(f.images, f.predicted, f.correct, font_layout), format="png"
-        )
-        self.font_sprite.layout.width = f"{font_layout.size[0]}px"
+        self.fonts_title = widgets.HTML(self._fonts_title_html())
+        self.font_sprite = widgets.Image(value=self._font_png(), format="png")
+        self.font_sprite.layout.width = f"{layout_for(len(self.fonts), self.columns).size[0]}px"
         class_options = [("any", ANY)] + [(str(c), c) for c in range(NUM_CLASSES)]
         self.true_dropdown = widgets.Dropdown(
             options=class_options, value=ANY, description="True class", layout={"width": "170px"}
@@ -303,13 +318,9 @@ class PredictionGallery(widgets.VBox):
         self.prev_button.on_click(lambda _: self.previous_page())
         self.next_button.on_click(lambda _: self.next_page())
         self.reset_button.on_click(lambda _: self.reset_filters())
-        fonts_title = (
-            f"<b>Font digits</b> ({f.correct.sum()}/{len(f)} right): "
-            "printed digits the model never saw"
-        )
         return widgets.VBox(
             [
-                widgets.HTML(fonts_title),
+                self.fonts_title,
                 self.font_sprite,
                 widgets.HBox(
                     [
@@ -323,6 +334,17 @@ class PredictionGallery(widgets.VBox):
                 self.status,
                 self.sprite,
             ]
+        )
+
+    def _font_png(self) -> bytes:
+        f = self.fonts
+        return render_sprite(f.images, f.predicted, f.correct, layout_for(len(f), self.columns))
+
+    def _fonts_title_html(self) -> str:
+        f = self.fonts
+        return (
+            f"<b>Font digits</b> ({int(f.correct.sum())}/{len(f)} right): "
+            "printed digits the model never saw"
         )
 
     def _sync_controls(self) -> None:
