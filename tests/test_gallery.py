@@ -408,6 +408,20 @@ def test_a_drawn_stroke_is_centred_and_predicted(model):
     np.testing.assert_array_equal(pad.preprocessed, to_mnist(pad.pixels()))
 
 
+def test_a_finger_draws_like_the_mouse(model):
+    pad = DrawingPad(model)
+    events = [("touch_start", [(150, 50)])]
+    events += [("touch_move", [(150 - i, 50 + 9 * i)]) for i in range(1, 21)]
+    events += [("touch_end", [])]
+    for event, touches in events:
+        content = {"event": event, "touches": [{"x": x, "y": y} for x, y in touches]}
+        pad.canvas._handle_frontend_event(None, content, [])
+    assert not pad.drawing and pad.prediction is not None
+    mouse_pad = DrawingPad(model)
+    draw_one(mouse_pad, x=150, top=50, bottom=230)
+    assert abs(np.asarray(pad.pixels(), float).mean() - mouse_pad.pixels().mean()) < 10
+
+
 def test_clear_resets_the_pad(model):
     pad = DrawingPad(model)
     blank_preview = pad.preview.value
