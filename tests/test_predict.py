@@ -31,16 +31,20 @@ def models(tmp_path_factory, small_mnist):
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, small_mnist):
-    """MNIST test digits as PNGs (white on black, black on white, 200x200) and a JSON file."""
+    """MNIST test digits as PNGs (white on black, black on white, 200x200, black on
+    transparent) and JSON files."""
     _, (x_test, _) = small_mnist
     folder = tmp_path_factory.mktemp("inputs")
-    kinds = {"white": [], "black": [], "big": []}
+    kinds = {"white": [], "black": [], "big": [], "transparent": []}
     for i in range(DIGITS):
         digit = x_test[i]
+        ink = np.zeros((28, 28, 4), np.uint8)
+        ink[..., 3] = digit  # black ink on a transparent background, as drawing apps export
         for kind, picture in (
             ("white", Image.fromarray(digit)),
             ("black", Image.fromarray(255 - digit)),
             ("big", Image.fromarray(255 - digit).resize((200, 200), Image.BILINEAR)),
+            ("transparent", Image.fromarray(ink, "RGBA")),
         ):
             path = folder / f"{kind}-{i}.png"
             picture.save(path)
@@ -82,7 +86,7 @@ def test_pictures_and_json_get_the_classes_of_the_originals(
     captured = capsys.readouterr()
     assert captured.err == ""
     lines = parse(captured.out)
-    assert len(lines) == 3 * DIGITS + 1 + 5 + 3  # one line per digit
+    assert len(lines) == 4 * DIGITS + 1 + 5 + 3  # one line per digit
 
     for kind, paths in kinds.items():
         predicted = np.array([lines[str(p)][0] for p in paths])

@@ -14,9 +14,11 @@ MNIST_CENTRE = 14.0
 def _to_gray(image: np.ndarray) -> np.ndarray:
     a = np.asarray(image, dtype=np.float32)
     if a.ndim == 3:
-        if a.shape[2] == 4:  # RGBA: composite on the background colour of the corners
+        if a.shape[2] == 4:  # RGBA: composite on a background that contrasts with the ink
             alpha = a[..., 3:4] / 255.0
-            a = a[..., :3] * alpha + 255.0 * (1 - alpha) * (a[..., :3].mean() > 127)
+            opaque = alpha[..., 0] > 0.5
+            ink = float(a[..., :3][opaque].mean()) if opaque.any() else 0.0
+            a = a[..., :3] * alpha + (0.0 if ink > 127 else 255.0) * (1 - alpha)
         a = a[..., :3].mean(axis=2)
     if a.ndim != 2:
         raise DataError(f"expected a 2-D picture, got shape {np.shape(image)}")
