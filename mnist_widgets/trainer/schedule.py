@@ -36,7 +36,8 @@ class DecayToFloor(keras.optimizers.schedules.LearningRateSchedule):
     def describe(self) -> str:
         if self.decay_steps is None:
             return f"{self.start:g} (constant)"
-        return f"{self.end:g} + {self.start:g} x exp(-step / {self.decay_steps:g})"
+        floor = f"{self.end:g} + " if self.end else ""
+        return f"{floor}{self.start:g} x exp(-step / {self.decay_steps:.1f})"
 
     def get_config(self) -> dict:
         return {"start": self.start, "end": self.end, "decay_steps": self.decay_steps}
