@@ -192,6 +192,21 @@ def test_plain_fit_shows_the_true_value_of_every_batch(tiny):
     assert exact.progress.value == pytest.approx(exact.progress.max)
 
 
+def test_grouped_steps_show_the_mean_of_each_group(tiny):
+    """With steps_per_execution=5 Keras calls back after batches 5, 10, 15, 20 and 21."""
+    (x, y), _ = tiny
+    recorder = RecordingLoss()
+    model = dense_model(loss=recorder, run_eagerly=True, steps_per_execution=5)
+    dashboard = TrainingDashboard(batch_size=100, samples=len(x), update_interval=0)
+    model.fit(x, y, batch_size=100, epochs=1, shuffle=False, callbacks=[dashboard], verbose=0)
+    assert len(recorder.loss) == 21
+    series = dashboard.batch_series()
+    groups = [recorder.loss[i : i + 5] for i in range(0, 20, 5)] + [recorder.loss[20:]]
+    assert series["loss"] == pytest.approx([np.mean(g) for g in groups], abs=2e-4)
+    assert series["x"] == pytest.approx([5 / 21, 10 / 21, 15 / 21, 20 / 21, 1.0])
+    assert (dashboard.epoch, dashboard.batch) == (1, 21)
+
+
 def test_pushes_to_the_front_end_are_throttled_by_time(tiny):
     (x, y), _ = tiny
     model = dense_model()

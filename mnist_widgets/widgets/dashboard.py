@@ -484,12 +484,21 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
-        size = batch_size_of(batch, self._steps, self._size, self._samples)
+        if self._steps and batch >= self._steps:  # Keras counts a short last group as full
+            batch = self._steps - 1
+        first = self._batch + 1 if batch > self._batch else batch
+        if batch == first:
+            size = batch_size_of(batch, self._steps, self._size, self._samples)
+        else:  # steps_per_execution > 1: one call for batches first..batch, one value for all
+            size = sum(
+                batch_size_of(b, self._steps, self._size, self._samples)
+                for b in range(first, batch + 1)
+            )
         values = self._values.update(logs, size)
         if self._accuracy_key is None:
             self._accuracy_key = _accuracy_key(logs)
         self._batch = batch
-        self._steps_done += 1
+        self._steps_done += batch - first + 1
         self._epoch_images += size
         if batch >= self._steps_seen:
             self._steps_seen = batch + 1
