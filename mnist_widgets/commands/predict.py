@@ -46,7 +46,8 @@ def read_picture(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
-            pixels = np.asarray(image.convert("RGBA" if "A" in image.getbands() else "L"))
+            transparent = "A" in image.getbands() or "transparency" in image.info
+            pixels = np.asarray(image.convert("RGBA" if transparent else "L"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"not a readable PNG/JPEG picture ({_reason(exc)})") from None
     try:
