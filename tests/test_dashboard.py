@@ -299,6 +299,22 @@ def test_pause_holds_training_and_stop_ends_it_keeping_the_weights(engine_data):
     assert predictions.shape == (5, 10) and np.all(np.isfinite(predictions))
 
 
+def test_a_stop_asked_of_the_trainer_shows_on_the_dashboard(engine_data):
+    trainer = Trainer(
+        build(get_preset("dense").layers),
+        CompileSpec("adam", 0.001, None, 100, 3),
+        data=engine_data,
+        callbacks=[Slow()],
+        evaluate=False,
+    )
+    dashboard = TrainingDashboard(update_interval=0)
+    dashboard.train_in_background(trainer)
+    wait_for(lambda: dashboard.batch >= 2)
+    trainer.stop()
+    assert trainer.wait(60).stop_reason == "user"
+    assert dashboard.state == "stopped" and dashboard.status.startswith("stopped by you")
+
+
 def test_pause_and_resume_with_plain_fit_on_a_worker_thread(tiny):
     (x, y), validation = tiny
     model = dense_model()

@@ -129,7 +129,8 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         self.max_points = max_points
         self.batch_size = batch_size
         self.samples = samples
-        self.trainer = None
+        self.trainer: Trainer | None = None
+        self._trainer_fit: Trainer | None = None  # the trainer whose fit is running now
         self._stop_requested = threading.Event()
         self._go = threading.Event()
         self._go.set()
@@ -313,8 +314,8 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         self._stop_requested.set()
         self._go.set()
         self.paused = False
-        if self.trainer is not None:
-            self.trainer.stop()
+        if self._trainer_fit is not None:
+            self._trainer_fit.stop()
         self._set_status("stopping after this batch...")
 
     def pause(self) -> None:
@@ -449,11 +450,12 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         self.steps = self._steps = self.params.get("steps")
         self.epochs = int(self.params.get("epochs") or 0)
         trainer = self.trainer
-        # Keras hands every callback of one fit the same params dict: this fit is the trainer's
+        # Keras hands every callback of one fit the same params dict: is this fit the trainer's?
         if trainer is not None and trainer.emitter.params is self.params:
-            self._size = trainer.batch_size
-            self._samples = trainer.emitter.samples
+            self._trainer_fit = trainer
+            self._size, self._samples = trainer.emitter.batch_size, trainer.emitter.samples
         else:
+            self._trainer_fit = None
             self._size, self._samples = self.batch_size, self.samples
         self._sizes_known = self._size is not None
         self._train_start = self._epoch_start = self._last_push = time.perf_counter()
@@ -587,7 +589,11 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         if self._nan_message is not None:
             self.state = "nan"
             self._set_status(self._nan_message, warning=True)
-        elif self._stopped_at is not None or self._stop_requested.is_set():
+        elif (
+            self._stopped_at is not None
+            or self._stop_requested.is_set()
+            or (self._trainer_fit is not None and self._trainer_fit.control.stop_requested)
+        ):
             epoch, batch = self._stopped_at or (self._epoch + 1, self._batch + 1)
             self.state = "stopped"
             self._set_status(
