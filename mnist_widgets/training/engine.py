@@ -56,6 +56,9 @@ class Trainer:
 
     ``data`` is ``((x_train, y_train), (x_test, y_test))`` as uint8 arrays; when None it is
     loaded with ``load_data(dataset)``. ``limit`` keeps the first N training images.
+    ``fast=True`` (or a ``FastRoute``) feeds in-memory tensors in groups of steps and
+    compiles the model afresh for the device (see ``fast.py``); batch hooks, and so stop and
+    pause, then act every ``steps_per_execution`` steps.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class Trainer:
         seed: int | None = None,
         validate: bool = True,
         evaluate: bool = True,
+        fast=False,
     ) -> None:
         self.model = model
         self.compile_spec = compile_spec or CompileSpec()
@@ -90,6 +94,7 @@ class Trainer:
         self.seed = seed
         self.validate = validate
         self.evaluate = evaluate
+        self.fast = fast
         self.control = TrainingControl()
         self.nan_guard = NanGuard()
         self.result: TrainingResult | None = None
@@ -149,15 +154,29 @@ class Trainer:
             compile_model(self.model, self.compile_spec)
         (x_train, y_train), (x_test, y_test) = self._splits()
         shape = input_shape_of(self.model)
-        train_ds = make_dataset(
-            x_train, y_train, self.batch_size, training=True, shape=shape, seed=self.seed
-        )
-        test_ds = make_dataset(x_test, y_test, 1000, training=False, shape=shape)
-        self.emitter.samples = len(x_train)
+        fit_args: dict = {}
+        per_step = False
+        if self.fast:
+            from .fast import FastRoute
+
+            route = self.fast if isinstance(self.fast, FastRoute) else FastRoute.for_device()
+            size = route.batch_for(len(x_train), self.batch_size)
+            steps = route.steps_per_epoch(len(x_train), size)
+            per_step = route.compile(self.model, self.compile_spec, self.epochs, steps)
+            train_ds = route.train_dataset(x_train, y_train, size, shape, self.seed)
+            test_ds = route.test_dataset(x_test, y_test, shape)
+            fit_args["steps_per_epoch"] = steps
+            self.emitter.samples = steps * size
+        else:
+            train_ds = make_dataset(
+                x_train, y_train, self.batch_size, training=True, shape=shape, seed=self.seed
+            )
+            test_ds = make_dataset(x_test, y_test, 1000, training=False, shape=shape)
+            self.emitter.samples = len(x_train)
         callbacks = [self.control, self.nan_guard]
         rates: list[float] = []
         self.emitter.listeners.insert(0, lambda e: _record_rate(e, rates))
-        if self.compile_spec.schedule is not None:
+        if self.compile_spec.schedule is not None and not per_step:
             callbacks.append(keras.callbacks.LearningRateScheduler(self.compile_spec.schedule))
         callbacks += [self.emitter, *self.callbacks]
         device = describe_device()
@@ -169,6 +188,7 @@ class Trainer:
             callbacks=callbacks,
             shuffle=False,
             verbose=0,
+            **fit_args,
         )
         self.emitter.listeners.pop(0)
         seconds = time.perf_counter() - start
@@ -212,6 +232,7 @@ def train_preset(
     seed: int | None = None,
     listeners: Sequence[Listener] = (),
     callbacks: Sequence = (),
+    fast=False,
 ) -> tuple[object, TrainingResult]:
     """Build a preset's model and train it with the preset's settings; returns (model, result)."""
     from ..models.presets import build_model, get_preset
@@ -229,5 +250,6 @@ def train_preset(
         seed=seed,
         listeners=listeners,
         callbacks=callbacks,
+        fast=fast,
     )
     return model, trainer.run()

@@ -120,11 +120,18 @@ class EventEmitter(keras.callbacks.Callback):
         self._values.reset()
         self._epoch_start = time.perf_counter()
         self._epoch_images = 0
+        self._last_batch = -1
         self.emit(self._base("epoch_begin", learning_rate=current_learning_rate(self.model)))
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
-        size = batch_size_of(batch, self.params.get("steps"), self.batch_size, self.samples)
+        # with steps_per_execution > 1, Keras calls this once per group of steps
+        last = getattr(self, "_last_batch", batch - 1)
+        first, self._last_batch = (last + 1 if batch > last else batch), batch
+        size = sum(
+            batch_size_of(b, self.params.get("steps"), self.batch_size, self.samples)
+            for b in range(first, batch + 1)
+        )
         values = self._values.update(logs, size)
         self._epoch_images += size
         seconds = time.perf_counter() - self._epoch_start

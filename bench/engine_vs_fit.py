@@ -1,0 +1,148 @@
+"""One epoch of the cnn-batchnorm model at batch 64: the kit's training engine with the live
+dashboard attached, against plain ``model.fit(verbose=0)`` on the codelab's tf.data pipeline.
+
+- fit: the codelab's way (cache / shuffle 5000 / batch 64 / prefetch, Adam 0.01,
+  LearningRateScheduler), nothing else attached.
+- engine: ``Trainer(fast=FastRoute)``: the same model, batch size, optimizer and schedule;
+  in-memory tensors, ``steps_per_execution``, the engine's own callbacks (stop/pause, NaN
+  guard, events), no dashboard.
+- engine+dashboard: the same with ``TrainingDashboard`` attached (headless: no front end
+  draws it, but it records every batch and pushes its charts as in a notebook).
+
+Each time covers the whole call: scaling the images, building the pipeline, tracing, the
+epoch. The variants take turns, ``--repeats`` times each, with a fresh model each time;
+medians are compared. Test accuracy after the epoch is printed to show they learn alike.
+
+    python bench/engine_vs_fit.py [--repeats 3] [--steps-per-execution 8] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+
+from _common import (
+    TestAccuracy,
+    codelab_dataset,
+    codelab_model,
+    codelab_schedule,
+    load_average,
+    machine,
+    median,
+)
+
+BATCH = 64
+PRESET = "cnn-batchnorm"
+
+
+def plain_fit(data, seed: int, evaluate) -> tuple[float, float]:
+    import keras
+
+    (x_train, y_train), _ = data
+    model = codelab_model(seed)
+    start = time.perf_counter()
+    dataset = codelab_dataset(x_train, y_train, BATCH)
+    model.fit(
+        dataset,
+        epochs=1,
+        callbacks=[keras.callbacks.LearningRateScheduler(codelab_schedule)],
+        verbose=0,
+    )
+    return time.perf_counter() - start, evaluate(model)
+
+
+def engine(data, seed: int, evaluate, route, dashboard: bool) -> tuple[float, float]:
+    import keras
+
+    from mnist_widgets.models.presets import get_preset
+    from mnist_widgets.models.spec import build
+    from mnist_widgets.training.engine import Trainer
+
+    preset = get_preset(PRESET)
+    keras.utils.set_random_seed(seed)
+    model = build(preset.layers, name="engine")
+    trainer = Trainer(
+        model,
+        preset.compile,
+        data=data,
+        epochs=1,
+        batch_size=BATCH,
+        seed=seed,
+        validate=False,
+        evaluate=False,
+        fast=route,
+    )
+    if dashboard:
+        from mnist_widgets.widgets import TrainingDashboard
+
+        TrainingDashboard().attach(trainer)
+    start = time.perf_counter()
+    trainer.run()
+    return time.perf_counter() - start, evaluate(model)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--steps-per-execution", type=int, default=8)
+    parser.add_argument("--precision", default="float32", help="engine's compute precision")
+    parser.add_argument(
+        "--default-route", action="store_true", help="also time the engine's default route"
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+
+    from mnist_widgets.data import load_data
+    from mnist_widgets.training.fast import FastRoute
+
+    data = load_data("mnist", download=False)
+    if args.quick:
+        (x, y), (xt, yt) = data
+        data = (x[:1024], y[:1024]), (xt[:500], yt[:500])
+        args.repeats = 1
+    evaluate = TestAccuracy(*data[1])
+    route = FastRoute.for_device(
+        steps_per_execution=args.steps_per_execution, precision=args.precision, shift=0
+    )
+    variants = {
+        "fit": lambda: plain_fit(data, args.seed, evaluate),
+        "engine": lambda: engine(data, args.seed, evaluate, route, False),
+        "engine+dashboard": lambda: engine(data, args.seed, evaluate, route, True),
+    }
+    if args.default_route:
+        variants["default engine+dashboard"] = lambda: engine(
+            data, args.seed, evaluate, False, True
+        )
+    print(f"# engine vs fit\n{machine()}", flush=True)
+    print(
+        f"{PRESET}, batch {BATCH}, one epoch of {len(data[0][0])} images; engine route {route}",
+        flush=True,
+    )
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for repeat in range(args.repeats):
+        for name, run in variants.items():
+            seconds, accuracy = run()
+            times[name].append(seconds)
+            print(
+                f"  round {repeat + 1} {name:26s} {seconds:6.1f} s  test accuracy {accuracy:.4f}",
+                flush=True,
+            )
+    print(f"load average after: {load_average()}\n")
+    print("| variant | median | all runs | images/s |")
+    print("|---|---|---|---|")
+    images = len(data[0][0])
+    for name, values in times.items():
+        runs = ", ".join(f"{v:.1f}" for v in values)
+        print(f"| {name} | {median(values):.1f} s | {runs} | {images / median(values):,.0f} |")
+    fit, eng, dash = (median(times[k]) for k in ("fit", "engine", "engine+dashboard"))
+    print(f"\nengine+dashboard vs plain fit: {fit / dash:.2f}x faster (target >= 1.25x)")
+    print(f"dashboard's cost over the engine alone: {100 * (dash / eng - 1):+.1f}% (target <= 2%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run every benchmark at full size, one after the other, and keep each one's output in
+# bench/results/ (not committed). About 45 minutes on a 2-core CPU; see bench/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-.venv/bin/python}"
+OUT=bench/results
+mkdir -p "$OUT"
+export TF_CPP_MIN_LOG_LEVEL=3
+for script in data_load engine_vs_fit time_to_accuracy autograde; do
+    echo "== $script (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+    "$PYTHON" "bench/$script.py" "$@" 2>&1 | grep -v -E "^(WARNING: All log|I0000|W0000|E0000)" \
+        | tee "$OUT/$script.txt"
+done

@@ -1,0 +1,182 @@
+"""The engine's fast route: data held in memory as tensors, fewer host round trips, per-step
+schedules, light augmentation, and the device's best precision and compiler.
+
+``Trainer(..., fast=True)`` uses ``FastRoute.for_device()``; pass a ``FastRoute`` to choose.
+What each knob does on this project's machines is measured in ``bench/``:
+
+- Training images are scaled once and kept as one tensor; each epoch is a fresh permutation
+  of indices, gathered a batch at a time (no per-image tf.data work, no shuffle buffer).
+- ``steps_per_execution`` runs several steps per call into TensorFlow, so Python and the
+  callbacks run once per group: batch hooks (stop, pause, the dashboard) then fire every
+  N steps instead of every step.
+- XLA (``jit_compile``) on a GPU only: on CPUs XLA's convolutions are several times slower
+  than oneDNN's, which is also why Keras' own ``jit_compile="auto"`` leaves it off there.
+- Mixed precision on a GPU (float16); on a CPU only when asked (bfloat16 needs AMX to pay).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.pipeline import scale_images
+from ..errors import TrainingError
+from ..models.spec import CompileSpec, make_optimizer
+
+
+def has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+@dataclass(frozen=True)
+class FastRoute:
+    """How the fast route feeds and compiles; ``for_device()`` picks the defaults."""
+
+    steps_per_execution: int = 8
+    jit_compile: bool = False
+    precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16"
+    shift: int = 0  # random translation of up to this many pixels per image, 0 for none
+    eval_batch_size: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.steps_per_execution < 1 or self.shift < 0 or self.eval_batch_size < 1:
+            raise TrainingError("steps_per_execution and eval_batch_size >= 1, shift >= 0")
+
+    @classmethod
+    def for_device(cls, **changes) -> FastRoute:
+        """XLA, float16 and longer executions on a GPU; oneDNN in float32 on a CPU."""
+        if has_gpu():
+            route = cls(steps_per_execution=32, jit_compile=True, precision="mixed_float16")
+        else:
+            route = cls()
+        return dataclasses.replace(route, **changes)
+
+    # -- sizes --------------------------------------------------------------------------------
+    @staticmethod
+    def steps_per_epoch(samples: int, batch_size: int) -> int:
+        """Whole batches per epoch (the remainder is left out, a different part each epoch)."""
+        return max(1, samples // batch_size)
+
+    @staticmethod
+    def batch_for(samples: int, batch_size: int) -> int:
+        return min(samples, batch_size)
+
+    # -- data -----------------------------------------------------------------------------------
+    def train_dataset(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        batch_size: int,
+        shape: tuple[int, ...],
+        seed: int | None = None,
+    ):
+        """An endless dataset of shuffled, optionally shifted batches; pass steps_per_epoch."""
+        import tensorflow as tf
+
+        if len(images) < 1:
+            raise TrainingError("no training images")
+        x = tf.constant(scale_images(images, (28, 28, 1)))
+        y = tf.constant(np.asarray(labels, dtype=np.int64))
+        samples = len(images)
+        size = self.batch_for(samples, batch_size)
+        steps = self.steps_per_epoch(samples, size)
+        base = tf.constant(0 if seed is None else int(seed), tf.int64)
+        shift = self.shift
+
+        def one_epoch(epoch):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(samples, dtype=tf.int64), seed=tf.stack([base, epoch])
+            )
+            return tf.data.Dataset.from_tensor_slices(tf.reshape(order[: steps * size], (-1, size)))
+
+        def take(index):
+            batch = tf.gather(x, index)
+            if shift:
+                batch = shift_images(batch, shift)
+            return tf.reshape(batch, (-1, *shape)), tf.gather(y, index)
+
+        dataset = tf.data.Dataset.counter().flat_map(one_epoch)
+        return dataset.map(take, num_parallel_calls=1).prefetch(2)
+
+    def test_dataset(self, images: np.ndarray, labels: np.ndarray, shape: tuple[int, ...]):
+        import tensorflow as tf
+
+        x = scale_images(images, shape)
+        y = np.asarray(labels, dtype=np.int64)
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(self.eval_batch_size).prefetch(2)
+
+    # -- model ----------------------------------------------------------------------------------
+    def compile(self, model, compile_spec: CompileSpec, epochs: int, steps_per_epoch: int) -> bool:
+        """Compile ``model`` afresh for this route; True when the schedule now runs per step
+        (then the engine must not also set the rate per epoch)."""
+        if self.precision != "float32":
+            apply_precision(model, self.precision)
+        optimizer = make_optimizer(compile_spec)
+        schedule = compile_spec.schedule
+        per_step = bool(getattr(schedule, "per_step", False))
+        if per_step:
+            optimizer.learning_rate = schedule.keras_schedule(steps_per_epoch, epochs)
+        model.compile(
+            optimizer=optimizer,
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=self.jit_compile,
+            steps_per_execution=self.steps_per_execution,
+        )
+        return per_step
+
+
+def apply_precision(model, policy: str) -> None:
+    """Compute in ``policy`` (weights stay float32); the last layer keeps float32 so that the
+    softmax and the loss are exact."""
+    for layer in model.layers[:-1]:
+        layer.dtype_policy = policy
+
+
+@contextmanager
+def precision(policy: str):
+    """Build models inside ``with precision("mixed_bfloat16"):`` to compute in that policy."""
+    import keras
+
+    before = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def shift_images(batch, pixels: int):
+    """Move each image of a (B, 28, 28, 1) batch by its own random offset of up to ``pixels``
+    in each direction, filling with zeros (black)."""
+    import tensorflow as tf
+
+    count = tf.shape(batch)[0]
+    height, width = batch.shape[1], batch.shape[2]
+    padded = tf.pad(batch, [[0, 0], [pixels, pixels], [pixels, pixels], [0, 0]])
+    rows = tf.random.uniform((count, 1), 0, 2 * pixels + 1, tf.int32) + tf.range(height)[None]
+    cols = tf.random.uniform((count, 1), 0, 2 * pixels + 1, tf.int32) + tf.range(width)[None]
+    padded = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(padded, cols, axis=2, batch_dims=1)
+
+
+def configure_threads(intra: int | None = None, inter: int | None = None) -> bool:
+    """Set TensorFlow's thread pools; only possible before TensorFlow starts its runtime.
+
+    Returns False (and changes nothing) when it is too late.
+    """
+    import tensorflow as tf
+
+    try:
+        if intra is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(int(intra))
+        if inter is not None:
+            tf.config.threading.set_inter_op_parallelism_threads(int(inter))
+    except RuntimeError:
+        return False
+    return True
