@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+import ipywidgets as widgets
 import keras
 import numpy as np
 import pytest
@@ -98,8 +99,12 @@ def wait_for(condition, timeout: float = 30.0) -> None:
 
 
 def test_a_dashboard_is_a_keras_callback_and_a_widget():
+    # the two bases must not share a name (Callback's `model`, `params`, hooks vs. traits)
+    shared = set(dir(keras.callbacks.Callback)) & set(dir(widgets.VBox))
+    assert {name for name in shared if not name.startswith("__")} == set()
     dashboard = TrainingDashboard()
     assert isinstance(dashboard, keras.callbacks.Callback)
+    assert isinstance(dashboard, widgets.DOMWidget)
     bundle = dashboard._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert dashboard.state == "idle" and not dashboard.running

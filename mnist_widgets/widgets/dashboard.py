@@ -4,7 +4,7 @@
 (the two share no attribute names; the traitlets metaclass derives from ``type``), so the
 same object goes into ``callbacks=[dashboard]`` and into ``display(dashboard)``.
 
-It listens, it never drives training: every batch it only stores four numbers; the
+It listens, and acts only on Stop, Pause and a NaN loss: every batch it stores four numbers; the
 charts (bqplot marks updated in place) and the progress line are pushed to the front end
 at most every ``update_interval`` seconds, and always at epoch end, at a pause and at the
 end. Stop and Pause are flags that the callback reads after each batch, so they work when
@@ -88,11 +88,17 @@ def _chart(
 class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
     """Live loss, accuracy and learning-rate charts with Stop and Pause, as a Keras callback.
 
-    ``model.fit(..., callbacks=[dashboard])`` or ``Trainer(model, spec,
-    callbacks=[dashboard])``; run it with ``dashboard.train_in_background(...)`` so the
-    kernel stays free for the buttons. ``batch_size`` and ``samples`` make the per-batch
-    values exact for a short last batch and give images per second (a ``Trainer`` supplies
-    both); ``planned_rates`` pre-plots a schedule's learning rate per epoch.
+    In a notebook::
+
+        dashboard = TrainingDashboard()
+        trainer = Trainer(model, spec, callbacks=[dashboard])  # or dashboard.attach(trainer)
+        dashboard.train_in_background(trainer)  # a worker thread: Stop and Pause stay live
+        dashboard                               # shows it; trainer.wait() gives the result
+
+    or ``model.fit(..., callbacks=[dashboard])`` (in ``train_in_background(lambda: ...)`` for
+    live buttons). ``batch_size`` and ``samples`` make the value of a short last batch exact
+    and give images per second (a ``Trainer`` supplies both); ``planned_rates`` pre-plots the
+    learning rate of each epoch (a ``Trainer`` with a schedule supplies it).
 
     The traits below are the public state; they are refreshed at each push to the front end.
     """
