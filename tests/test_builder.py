@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from html import unescape
 
 import ipywidgets as widgets
@@ -200,6 +201,9 @@ def test_compile_settings_make_the_compile_spec_code_and_model():
     assert builder.rows[0].box.box_style == ""
     by_name = {c.description: c for c in builder.setting_controls.values()}
     assert by_name["initial rate"].layout.display == "none"  # no schedule yet
+    shown = [d for d, c in by_name.items() if c.layout.display != "none"]
+    assert shown == ["optimizer", "learning rate", "schedule", "batch size", "epochs"]
+    assert (by_name["batch size"].value, by_name["epochs"].value) == (128, 10)
 
     by_name["optimizer"].value = "sgd"
     by_name["schedule"].value = "exponential"
@@ -414,3 +418,25 @@ def test_the_model_is_compiled_and_learns(small_mnist, preset, images):
     assert len(history.history["loss"]) == 3
     assert after["loss"] < before["loss"] * 0.6
     assert after["accuracy"] > max(0.6, before["accuracy"] + 0.3)
+
+
+def test_a_control_change_is_quick_creates_no_widgets_and_rebuilds_leak_nothing():
+    from ipywidgets.widgets import widget as widget_module
+
+    def live() -> int:
+        return len(widget_module._instances)
+
+    builder = LayerBuilder(preset="cnn-batchnorm")
+    before = live()
+    units = builder.controls(11)["units"]
+    start = time.perf_counter()
+    for n in range(10):
+        units.value = 101 + n
+    per_change = (time.perf_counter() - start) / 10
+    assert builder.summary[11]["params"] == 1568 * 110
+    assert live() == before  # the table and labels were rewritten, no widget was made
+    assert per_change < 0.5, per_change  # about 0.05 s here; a rebuild of editors is far more
+
+    builder.add_layer("Dropout", 12)
+    builder.remove_layer(12)
+    assert live() == before  # the editors of a rebuild are closed, not leaked

@@ -277,7 +277,7 @@ def make_control(name: str, info: ParamInfo, value: Any) -> widgets.ValueWidget:
             value=format_shape(value),
             placeholder="28, 28, 1",
             continuous_update=False,
-            layout=_control_width(label, 8.5),
+            layout=_control_width(label, 11),
             **common,
         )
     raise ModelSpecError(f"parameter {name} has an unknown kind {info.kind!r}")
@@ -584,8 +584,9 @@ class LayerBuilder(widgets.VBox):
         else:
             shape = html.escape(keras_shape(summary["output_shape"]))
             status = (
-                f'<span style="font-family:{MONO}">{shape}'
-                f'</span><br><span style="opacity:0.75">{summary["params"]:,} params</span>'
+                f'<div style="line-height:1.3;font-size:12px"><span style="font-family:{MONO}">'
+                f'{shape}</span><br><span style="opacity:0.75">{summary["params"]:,} params</span>'
+                "</div>"
             )
         row.status.value = status
         if summary["error"]:
@@ -699,7 +700,7 @@ class LayerBuilder(widgets.VBox):
         button = widgets.Button(
             description=text,
             tooltip=tooltip,
-            layout=widgets.Layout(width="2.2em", padding="0", margin="0 1px"),
+            layout=widgets.Layout(width="2.2em", padding="0", margin="0 1px", flex="0 0 auto"),
         )
         button.on_click(on_click)
         return button
@@ -826,82 +827,40 @@ class LayerBuilder(widgets.VBox):
         self.children = [header, self.status_view, body, tabs]
 
     def _settings_panel(self) -> widgets.VBox:
-        style = {"description_width": "8em"}
-        width = widgets.Layout(width="17em")
-
-        def bound(control: widgets.ValueWidget, name: str) -> widgets.ValueWidget:
-            control.value = getattr(self, name)
+        def bound(name: str, make: type, description: str, **options: Any) -> widgets.Widget:
+            control = make(
+                value=getattr(self, name),
+                description=description,
+                style={"description_width": "8em"},
+                layout=widgets.Layout(width="18em"),  # one each: display is toggled per control
+                **options,
+            )
             control.observe(lambda change: setattr(self, name, change.new), "value")
             self.observe(lambda change: setattr(control, "value", change.new), name)
             return control
 
+        rates = {"min": RATE_BOUNDS[0], "max": RATE_BOUNDS[1]}
         self.setting_controls = {
-            "optimizer": bound(
-                widgets.Dropdown(
-                    options=OPTIMIZERS, description="optimizer", style=style, layout=width
-                ),
-                "optimizer",
-            ),
+            "optimizer": bound("optimizer", widgets.Dropdown, "optimizer", options=OPTIMIZERS),
             "learning_rate": bound(
-                widgets.BoundedFloatText(
-                    min=RATE_BOUNDS[0],
-                    max=RATE_BOUNDS[1],
-                    description="learning rate",
-                    style=style,
-                    layout=width,
-                ),
-                "learning_rate",
+                "learning_rate", widgets.BoundedFloatText, "learning rate", **rates
             ),
-            "schedule": bound(
-                widgets.Dropdown(
-                    options=[("none", "none"), ("exponential decay", "exponential")],
-                    description="schedule",
-                    style=style,
-                    layout=width,
-                ),
-                "schedule",
-            ),
+            "schedule": bound("schedule", widgets.Dropdown, "schedule", options=SCHEDULES),
             "decay_initial": bound(
-                widgets.BoundedFloatText(
-                    min=RATE_BOUNDS[0],
-                    max=RATE_BOUNDS[1],
-                    description="initial rate",
-                    style=style,
-                    layout=width,
-                ),
-                "decay_initial",
+                "decay_initial", widgets.BoundedFloatText, "initial rate", **rates
             ),
             "decay_rate": bound(
-                widgets.BoundedFloatText(
-                    min=DECAY_BOUNDS[0],
-                    max=DECAY_BOUNDS[1],
-                    step=0.01,
-                    description="decay / epoch",
-                    style=style,
-                    layout=width,
-                ),
                 "decay_rate",
+                widgets.BoundedFloatText,
+                "decay / epoch",
+                min=DECAY_BOUNDS[0],
+                max=DECAY_BOUNDS[1],
+                step=0.01,
             ),
             "batch_size": bound(
-                widgets.BoundedIntText(
-                    min=BATCH_BOUNDS[0],
-                    max=BATCH_BOUNDS[1],
-                    description="batch size",
-                    style=style,
-                    layout=width,
-                ),
-                "batch_size",
+                "batch_size", widgets.BoundedIntText, "batch size", min=1, max=BATCH_BOUNDS[1]
             ),
-            "epochs": bound(
-                widgets.BoundedIntText(
-                    min=EPOCH_BOUNDS[0],
-                    max=EPOCH_BOUNDS[1],
-                    description="epochs",
-                    style=style,
-                    layout=width,
-                ),
-                "epochs",
-            ),
+            "epochs": bound("epochs", widgets.BoundedIntText, "epochs", min=1, max=EPOCH_BOUNDS[1]),
         }
         self._show_schedule()
         return widgets.VBox(
