@@ -10,6 +10,10 @@ is a small set of synced traits; everything else hangs off observers:
 - ``summary``, ``total_params``, ``trainable_params``, ``non_trainable_params``, ``valid``,
   ``error``, ``error_index``, ``code``: read-only results, updated on every change
 
+``builder.model`` is a fresh compiled model of the last valid stack, so a broken edit never
+loses it; train it with ``Trainer(builder.model, builder.compile_spec)``, which applies the
+schedule, batch size and epochs.
+
 A control change re-analyses the stack and rewrites the table and labels in place; the
 per-layer editors are rebuilt only when the sequence of layer kinds changes (add, remove,
 move, load a preset).
