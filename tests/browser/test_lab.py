@@ -9,7 +9,9 @@ matrix click that changes the gallery. Screenshots go to ``test-output/screensho
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import nbformat
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -259,3 +261,57 @@ def test_gallery_confusion_click_filters_the_digits(notebook):
     assert labels_ok == answers_ok == "True"  # the page shows exactly that cell's digits
     nb.screenshot(view, "gallery-filtered")
     nb.assert_no_errors()
+
+
+# -- the self-study tour -----------------------------------------------------------------------
+TOUR = Path(__file__).resolve().parents[2] / "notebooks" / "tour.ipynb"
+
+
+def tour_cells(until_step: int, limit: int, epochs: int) -> list[str | tuple[str, str]]:
+    """The tour's cells before ``## <until_step>.``, with its knobs turned down."""
+    cells: list[str | tuple[str, str]] = []
+    for cell in nbformat.read(TOUR, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            if cell.source.startswith(f"## {until_step}."):
+                break
+            cells.append(("markdown", cell.source))
+        elif "parameters" in cell.metadata.get("tags", []):
+            cells.append(f"LIMIT = {limit}\nEPOCHS = {epochs}")
+        else:
+            cells.append(cell.source)
+    return cells
+
+
+def test_tour_first_steps_in_jupyterlab(notebook):
+    """The tour's first three rungs, run with Run All: every widget renders, training finishes."""
+    cells = tour_cells(until_step=4, limit=6000, epochs=3)
+    code = [c for c in cells if isinstance(c, str)]
+    nb = notebook("tour", cells)
+    nb.run_all(timeout=300)
+    nb.assert_no_errors()
+
+    dashboards = [i for i, c in enumerate(code) if "train_in_background" in c]
+    galleries = [i for i, c in enumerate(code) if "PredictionGallery(" in c]
+    builders = [i for i, c in enumerate(code) if "LayerBuilder(preset=" in c]
+    assert len(dashboards) == len(galleries) == len(builders) == 3
+    for index in builders + dashboards + galleries:
+        nb.wait_for_widgets(index)
+    for index in galleries:
+        assert re.search(r"finished after 3 epochs .* test accuracy", nb.output_text(index))
+    # the dashboards were left in their final state: every epoch drawn, the run finished
+    for index in dashboards:
+        status = nb.output(index).locator(".mnist-dashboard-status")
+        nb.wait_until(
+            lambda s=status: re.search(r"finished\D*3\b", s.inner_text()), 30, "3 epochs done"
+        )
+    assert nb.page.locator(".jp-MarkdownOutput h2", has_text="More layers").count() == 1
+
+    step2 = nb.page.locator(".jp-MarkdownCell", has_text="More layers: relu and Adam")
+    step2.evaluate("cell => cell.scrollIntoView({block: 'start'})")
+    nb.screenshot_page("lab-tour")
+    nb.screenshot(nb.output(dashboards[2]), "tour-dashboard")  # with the decaying rate
+    gallery = nb.output(galleries[2])
+    nb.screenshot(gallery, "tour-gallery")
+    gallery.locator(".lm-TabBar-tab", has_text="Confusion").click()
+    gallery.locator("rect.heatmapcell").first.wait_for(state="visible")
+    nb.screenshot(gallery, "tour-gallery-confusion")
