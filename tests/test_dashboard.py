@@ -265,6 +265,7 @@ def test_the_engine_feeds_the_dashboard(engine_data):
     assert np.allclose(dashboard.rate_marks["planned"].y, planned)
     assert np.allclose(dashboard.rate_marks["actual"].y, result.learning_rates)
     assert np.allclose(result.learning_rates, planned)
+    assert dashboard.rate_scale.max == pytest.approx(1.1 * max(planned))  # dots not cut off
     assert dashboard.images_per_second > 0 and dashboard.state == "finished"
 
 

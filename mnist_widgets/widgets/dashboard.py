@@ -194,10 +194,9 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
                 stroke_width=2,
             ),
         }
-        rate_scales = {
-            "x": bq.LinearScale(min=0.0),
-            "y": bq.LinearScale(min=0.0, allow_padding=False),  # no rate below 0 on the axis
-        }
+        # from 0 to a tenth above the highest rate (bqplot's padding would show rates below 0)
+        self.rate_scale = bq.LinearScale(min=0.0, allow_padding=False)
+        rate_scales = {"x": bq.LinearScale(min=0.0), "y": self.rate_scale}
         self.rate_marks = {
             "planned": bq.Lines(
                 x=[],
@@ -311,6 +310,12 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         with mark.hold_sync():
             mark.x = np.arange(1, len(values) + 1, dtype=float)
             mark.y = values
+        self._fit_rate_scale()
+
+    def _fit_rate_scale(self) -> None:
+        rates = [*self.rate_marks["planned"].y, *getattr(self, "_rates", [])]
+        top = max((r for r in rates if math.isfinite(r)), default=0.0)
+        self.rate_scale.max = 1.1 * top if top > 0 else None
 
     # -- control, from any thread ---------------------------------------------------------
     def stop(self) -> None:
@@ -419,6 +424,7 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         with mark.hold_sync():
             mark.x = np.asarray(self._rate_epochs, dtype=float) + 1
             mark.y = np.asarray(self._rates, dtype=float)
+        self._fit_rate_scale()
 
     def _update_progress(self, now: float) -> None:
         steps = self.params.get("steps") if self.params else None
