@@ -125,7 +125,11 @@ class EventEmitter(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
-        # with steps_per_execution > 1, Keras calls this once per group of steps
+        # with steps_per_execution > 1, Keras calls this once per group of steps, and
+        # numbers the last, short group as if it were full: cap it at the last step
+        steps = self.params.get("steps")
+        if steps:
+            batch = min(batch, steps - 1)
         last = getattr(self, "_last_batch", batch - 1)
         first, self._last_batch = (last + 1 if batch > last else batch), batch
         size = sum(
