@@ -286,12 +286,16 @@ class NotebookPage:
         )
 
     def wait_for_cells(self, indices, timeout: float = 180) -> None:
+        """Wait until the code cells ``indices`` have run; fail at once on a traceback."""
         indices = list(indices)
-        self.wait_until(
-            lambda: all(re.fullmatch(r"\[\d+\]:", self.prompt(i)) for i in indices),
-            timeout,
-            f"code cells {indices} to finish",
-        )
+
+        def done() -> bool:
+            failed = self.tracebacks()
+            if failed:
+                raise AssertionError("a cell failed:\n" + failed[0])
+            return all(re.fullmatch(r"\[\d+\]:", self.prompt(i)) for i in indices)
+
+        self.wait_until(done, timeout, f"code cells {indices} to finish")
 
     # -- reading the page ------------------------------------------------------------------------
     def code_cells(self):
@@ -319,9 +323,15 @@ class NotebookPage:
         text = notebook.inner_text()
         for phrase in WIDGET_ERRORS:
             assert phrase not in text, f"the page shows {phrase!r}"
-        errors = notebook.locator('[data-mime-type="application/vnd.jupyter.stderr"]')
-        tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
+        tracebacks = self.tracebacks()
         assert not tracebacks, "a cell failed:\n" + "\n".join(tracebacks)
+
+    def tracebacks(self) -> list[str]:
+        """The texts of the error outputs on the page (stderr that names an error)."""
+        errors = self.page.locator(
+            '.jp-NotebookPanel .jp-Notebook [data-mime-type="application/vnd.jupyter.stderr"]'
+        )
+        return [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
 
     def wait_for_widgets(self, index: int, timeout: float = 60):
         """Wait until code cell ``index`` shows a rendered widget; return the widget's node."""

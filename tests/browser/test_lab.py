@@ -172,10 +172,10 @@ def test_dashboard_curves_grow_and_stop_ends_the_fit(notebook):
     first = nb.wait_until(points, 120, "the first points of the training curve")
     first_label = label.inner_text()
     second = nb.wait_until(lambda: points() > first and points(), 60, "the curve to grow")
-    assert label.inner_text() != first_label  # the progress line moved on too
+    nb.wait_until(lambda: label.inner_text() != first_label, 30, "the progress line to move")
+    assert second > first and stop.is_enabled()  # still training
     # the kernel is free while the fit runs on its worker thread: that is what lets Stop work
-    assert nb.kernel_state() == "idle" and stop.is_enabled()
-    assert second > first
+    nb.wait_until(lambda: nb.kernel_state() == "idle", 30, "an idle kernel during the fit")
     nb.wait_until(lambda: points() > 30, 60, "a few epochs of curve for the screenshot")
     nb.screenshot(view, "dashboard")
     nb.screenshot_page("lab")
@@ -248,8 +248,11 @@ def test_gallery_confusion_click_filters_the_digits(notebook):
     # the gallery goes back to the digits, filtered to the clicked cell
     nb.wait_until(lambda: sprite.is_visible(), 30, "the Digits tab")
     nb.wait_until(lambda: sprite.get_attribute("src") != before_src, 30, "a new sprite")
-    caption = view.locator(".widget-html", has_text="cell").first
-    text = nb.wait_until(lambda: caption.inner_text(), 30, "the caption of the clicked cell")
+    text = nb.wait_until(
+        lambda: "cell" in status.inner_text() and status.inner_text(),
+        30,
+        "the caption of the clicked cell",
+    )
     match = re.search(r"true (\d) \S+ predicted (\d)", text)
     assert match, text
     assert f"of {counts[target]} " in text, (text, counts[target])
