@@ -102,27 +102,30 @@ def saved_model_accuracy(export_dir: Path, images: np.ndarray, labels: np.ndarra
     return float((classes == labels).mean())
 
 
+def start_workers(args: list[str], ports: list[int], **popen) -> list[subprocess.Popen]:
+    """Two trainer processes of one cluster on this machine (TF_CONFIG on 127.0.0.1)."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
+    return [
+        subprocess.Popen(
+            trainer(*args, "--strategy", "multi-worker"),
+            env=trainer_env(
+                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            ),
+            cwd=REPO,
+            **popen,
+        )
+        for i in range(len(ports))
+    ]
+
+
 @pytest.mark.slow
 def test_two_workers_train_together_and_the_chief_exports_what_it_reports(tmp_path, mnist):
     _, (x_test, y_test) = mnist
     job = tmp_path / "job"
-    ports = free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     common = ["--job-dir", str(job), "--preset", "dense", "--limit", "2000", "--epochs", "1"]
-    common += ["--seed", "3", "--lr-start", "0.003", "--strategy", "multi-worker"]
-    workers = [
-        subprocess.Popen(
-            trainer(*common),
-            env=trainer_env(
-                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-        )
-        for i in range(2)
-    ]
+    common += ["--seed", "3", "--lr-start", "0.003"]
+    workers = start_workers(common, free_ports(2))
     (rc0, out0, err0), (rc1, out1, err1) = finish(workers, RUN_TIMEOUT)
     assert rc0 == 0, err0[-3000:]
     assert rc1 == 0, err1[-3000:]
@@ -149,8 +152,7 @@ def test_two_workers_train_together_and_the_chief_exports_what_it_reports(tmp_pa
     # one process with the same global batch: about the same model
     single = tmp_path / "single"
     hypertune = tmp_path / "hypertune" / "output.metrics"
-    args = [a for a in common if a not in ("--strategy", "multi-worker")]
-    args = [a for a in args if a not in ("--job-dir", str(job))] + ["--batch-size", "256"]
+    args = [a for a in common if a not in ("--job-dir", str(job))] + ["--batch-size", "256"]
     env = trainer_env(AIP_MODEL_DIR=str(single), CLOUD_ML_HP_METRIC_FILE=str(hypertune))
     ((rc, out, err),) = finish(
         [
@@ -195,15 +197,9 @@ def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
         text=True,
         cwd=REPO,
     )
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=read_lines, args=(first.stdout, lines), daemon=True).start()
-    deadline = time.monotonic() + RUN_TIMEOUT
     try:
-        while True:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            assert line is not None, "the first run ended before its first epoch"
-            if line.startswith(f"epoch 1/{epochs}:"):
-                break  # BackupAndRestore runs before the epoch line is printed
+        # BackupAndRestore has written its backup when the epoch line is printed
+        wait_for_line(first, f"epoch 1/{epochs}:", RUN_TIMEOUT)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
     finally:
@@ -236,6 +232,53 @@ def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
     # the optimizer's step count came back too, so the learning rate resumed where it was
     assert metrics["global_step"] == epochs * 16  # ceil(2000 / 128) steps per epoch
     assert not backup.exists() or not any(backup.iterdir())  # Keras removes it when done
+
+
+def wait_for_line(process: subprocess.Popen, prefix: str, timeout: float) -> list[str]:
+    """Read ``process``'s output until a line starts with ``prefix``; the lines read."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        assert line is not None, f"the run ended before {prefix!r}: {seen}"
+        seen.append(line)
+        if line.startswith(prefix):
+            return seen
+
+
+@pytest.mark.slow
+def test_killed_workers_resume_together_from_the_chiefs_backup(tmp_path, mnist):
+    _, (x_test, y_test) = mnist
+    job = tmp_path / "job"
+    epochs = 3
+    args = ["--job-dir", str(job), "--preset", "dense", "--limit", "2000"]
+    args += ["--epochs", str(epochs), "--seed", "4"]
+    first = start_workers(args, free_ports(2), stderr=subprocess.DEVNULL)
+    try:
+        wait_for_line(first[0], f"[worker-0] epoch 1/{epochs}:", RUN_TIMEOUT)
+    finally:
+        for process in first:
+            process.kill()  # SIGKILL: no clean-up, as when a machine is preempted
+        for process in first:
+            process.wait(timeout=30)
+    chief_backup = job / "backup" / "chief"
+    done = json.loads((chief_backup / "training_metadata.json").read_text())["epoch"]
+    assert 1 <= done < epochs
+
+    (rc0, out0, err0), (rc1, out1, err1) = finish(start_workers(args, free_ports(2)), RUN_TIMEOUT)
+    assert rc0 == 0, err0[-3000:]
+    assert rc1 == 0, err1[-3000:]
+    for name, out in (("worker-0", out0), ("worker-1", out1)):
+        assert f"[{name}] resuming after epoch {done} from the backup" in out, out
+        epoch_lines = [line for line in out.splitlines() if line.startswith(f"[{name}] epoch ")]
+        assert epoch_lines[0].startswith(f"[{name}] epoch {done + 1}/{epochs}:"), out
+        assert len(epoch_lines) == epochs - done
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert metrics["global_step"] == epochs * 8  # ceil(2000 / 256) steps per epoch
+    exported = saved_model_accuracy(job / "export", x_test, y_test)
+    assert abs(exported - metric_line(out0)) <= 1e-4
 
 
 def test_hyperparameters_change_the_preset_layers():

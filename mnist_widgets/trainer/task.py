@@ -173,6 +173,7 @@ def run(args) -> int:
     from ..models.presets import get_preset
     from ..training.device import describe_device
     from ..training.engine import seed_everything
+    from .backup import backup_dir, epochs_done, take_chiefs_backup
     from .callbacks import EpochLog
     from .evaluate import test_metrics
     from .model import build_compiled, learning_rate
@@ -209,10 +210,14 @@ def run(args) -> int:
         f"{epochs} epochs, lr {schedule.describe()}"
         + (f", overrides {hp.given()}" if hp.given() else "")
     )
-    backup_dir = _checkpoint_dir(args, job_dir, task)
+    backups = args.checkpoint_dir or os.environ.get(CHECKPOINT_DIR_VAR) or _join(job_dir, "backup")
+    take_chiefs_backup(backups, task)
+    backup = backup_dir(backups, task)
+    if epochs_done(backup):
+        say(f"resuming after epoch {epochs_done(backup)} from the backup in {backup}")
     logs = args.log_dir or os.environ.get(LOG_DIR_VAR) or _join(job_dir, "logs")
     callbacks = [
-        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
+        keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
         EpochLog(epochs, say, schedule, steps_per_epoch),
     ]
     if importlib.util.find_spec("tensorboard") is not None:
@@ -282,12 +287,6 @@ def _export_and_report(model, job_dir: str, task, say, metrics: dict) -> None:
         f"exported {export_dir} (SavedModel) and {keras_path}; metrics in {metrics_path}"
         + (f" and {hypertune}" if hypertune else "")
     )
-
-
-def _checkpoint_dir(args, job_dir: str, task) -> str:
-    base = args.checkpoint_dir or os.environ.get(CHECKPOINT_DIR_VAR) or _join(job_dir, "backup")
-    # each worker backs up its own copy, so no two processes write the same file
-    return base if task.kind is None else _join(base, task.name)
 
 
 def _join(base: str, name: str) -> str:
