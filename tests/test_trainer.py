@@ -335,9 +335,20 @@ def test_chief_and_worker_paths():
     )
 
 
+TWO_WORKERS = json.dumps(
+    {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}
+)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (["--job-dir", "J", "--tf-config", TWO_WORKERS], "use --strategy multi-worker"),
+        (
+            ["--job-dir", "J", "--strategy", "multi-worker", "--tf-config", '{"cluster": {}}'],
+            'TF_CONFIG needs "cluster"',
+        ),
+        (["--job-dir", "J", "--strategy", "multi-worker", "--tf-config", "{"], "not valid JSON"),
         (["--preset", "dense"], "give --job-dir or set AIP_MODEL_DIR"),
         (["--job-dir", "J", "--strategy", "multi-worker"], "needs TF_CONFIG"),
         (
@@ -355,6 +366,10 @@ def test_bad_settings_are_one_line_errors(argv, message, monkeypatch, capsys, tm
 
     for name in ("AIP_MODEL_DIR", "TF_CONFIG"):
         monkeypatch.delenv(name, raising=False)
+    if "--tf-config" in argv:  # not a flag: the environment variable, set for this test
+        at = argv.index("--tf-config")
+        monkeypatch.setenv("TF_CONFIG", argv[at + 1])
+        argv = argv[:at] + argv[at + 2 :]
     argv = [str(tmp_path / "job") if a == "J" else a for a in argv]
     assert main(["trainer", *argv]) == 2
     err = capsys.readouterr().err.strip()

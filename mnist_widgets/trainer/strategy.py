@@ -43,22 +43,42 @@ def make_strategy(name: str = "default"):
     """The ``tf.distribute.Strategy`` called ``name`` (one of ``STRATEGIES``)."""
     import tensorflow as tf
 
+    if name not in STRATEGIES:
+        raise MnistWidgetsError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    tasks = cluster_size()
+    if name != "multi-worker" and tasks > 1:
+        raise MnistWidgetsError(
+            f"TF_CONFIG describes a cluster of {tasks} tasks: use --strategy multi-worker, "
+            "or each would train alone and write the same files"
+        )
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    if name == "multi-worker":
-        if not os.environ.get("TF_CONFIG"):
-            raise MnistWidgetsError(
-                "--strategy multi-worker needs TF_CONFIG (the cluster and this task's place "
-                "in it); see docs/cloud.md"
-            )
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except ValueError as exc:
-            raise MnistWidgetsError(f"TF_CONFIG is not valid JSON: {exc}") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise MnistWidgetsError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    if not tasks:
+        raise MnistWidgetsError(
+            "--strategy multi-worker needs TF_CONFIG (the cluster and this task's place "
+            "in it); see docs/cloud.md"
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def cluster_size() -> int:
+    """How many chief and worker tasks ``$TF_CONFIG`` lists (0 when it is not set)."""
+    text = os.environ.get("TF_CONFIG", "").strip()
+    if not text:
+        return 0
+    try:
+        config = json.loads(text)
+    except ValueError as exc:
+        raise MnistWidgetsError(f"TF_CONFIG is not valid JSON: {exc}") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict) or "type" not in task:
+        raise MnistWidgetsError(
+            'TF_CONFIG needs "cluster" (task type -> addresses) and "task" ({"type", "index"})'
+        )
+    return sum(len(cluster.get(kind) or ()) for kind in ("chief", "worker"))
 
 
 def task_of(strategy) -> Task:
