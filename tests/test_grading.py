@@ -198,7 +198,7 @@ def _grade_cell(source: str, outputs: list) -> nbformat.NotebookNode:
     return cell
 
 
-def test_replay_preprocessor_replaces_what_the_kernel_claimed(tmp_path):
+def test_replay_preprocessor_replaces_what_the_kernel_claimed(tmp_path, monkeypatch):
     from nbgrader.utils import determine_grade
 
     from mnist_widgets.grading.preprocessors import ReplayTestsInFreshProcess
@@ -214,6 +214,10 @@ def test_replay_preprocessor_replaces_what_the_kernel_claimed(tmp_path):
         _grade_cell(untouched, ["kernel said"]),
     ]
     assert determine_grade(nb.cells[1]) == (2, 2)  # what a patched kernel could show
+    # nbgrader's autograde sets this: the kernel defers, the replay measures
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    with pytest.raises(GradingError, match="measured after the notebook has run"):
+        checks.saved_model(tmp_path / "model.keras")
     ReplayTestsInFreshProcess().preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert nb.cells[0].outputs[0].text.endswith("two\n")
     assert determine_grade(nb.cells[0]) == (2, 2)

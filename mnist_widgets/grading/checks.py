@@ -30,7 +30,18 @@ from .evaluate import ModelReport, file_sha256
 EVALUATE_MODULE = "mnist_widgets.grading.evaluate"
 EVALUATE_TIMEOUT_S = 600
 # Variables that change what Python, Keras or the loader would run; the grader sets its own.
-_DROPPED_PREFIXES = ("PYTHON", "KERAS_", "LD_", "DYLD_", "JUPYTER", "IPY", "MPLBACKEND")
+_DROPPED_PREFIXES = (
+    "PYTHON",
+    "KERAS_",
+    "LD_",
+    "DYLD_",
+    "JUPYTER",
+    "IPY",
+    "MPLBACKEND",
+    "NBGRADER",
+)
+# nbgrader sets this in the kernel's environment while it autogrades.
+AUTOGRADE_ENV = ("NBGRADER_EXECUTION", "autograde")
 _memo: dict[tuple[str, str], ModelReport] = {}
 
 
@@ -55,7 +66,18 @@ def fresh_python() -> list[str]:
 
 
 def saved_model(path: str | Path, timeout: float = EVALUATE_TIMEOUT_S) -> ModelReport:
-    """Measure the model saved at ``path`` in a fresh process; the same file is measured once."""
+    """Measure the model saved at ``path`` in a fresh process; the same file is measured once.
+
+    Inside a kernel that nbgrader autogrades, nothing is measured: whatever that kernel
+    says is replaced by ``ReplayTestsInFreshProcess``, which runs the test cells again in a
+    fresh process (where this variable is gone). Should the replay not be configured, the
+    tests fail there instead of trusting the student's kernel.
+    """
+    if os.environ.get(AUTOGRADE_ENV[0]) == AUTOGRADE_ENV[1]:
+        raise GradingError(
+            "the model is measured after the notebook has run, in a fresh process "
+            "(add ReplayTestsInFreshProcess to Autograde.autograde_preprocessors)"
+        )
     path = Path(path).resolve()
     if not path.is_file():
         raise GradingError(f"{path.name} not found: run the cell that saves your model first")
