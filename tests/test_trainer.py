@@ -322,6 +322,11 @@ def test_learning_rate_flags():
     assert decay.rate_at(10**6) == pytest.approx(1e-4)
     with pytest.raises(PresetError, match="--lr-end needs --lr-decay-steps"):
         learning_rate(dense, Hyperparameters(lr_end=1e-4), 50)
+    fast = get_preset("cnn-fast")  # a one-cycle schedule: the trainer cannot guess its decay
+    with pytest.raises(PresetError, match="not an exponential decay"):
+        learning_rate(fast, Hyperparameters(), 50)
+    own = learning_rate(fast, Hyperparameters(lr_start=0.01, lr_decay_steps=100), 50)
+    assert own.rate_at(100) == pytest.approx(0.01 / np.e)
 
 
 def test_chief_and_worker_paths():

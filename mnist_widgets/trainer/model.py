@@ -14,6 +14,7 @@ import keras
 
 from ..errors import PresetError
 from ..models.presets import Preset
+from ..models.schedules import ExponentialDecay
 from ..models.spec import LayerSpec, build
 from .schedule import DecayToFloor
 
@@ -79,6 +80,13 @@ def learning_rate(preset: Preset, hp: Hyperparameters, steps_per_epoch: int) -> 
     """
     spec = preset.compile
     schedule = spec.schedule
+    if schedule is not None and not isinstance(schedule, ExponentialDecay):
+        if hp.lr_start is None or hp.lr_decay_steps is None:
+            raise PresetError(
+                f"preset {preset.name} uses {schedule.describe()}, not an exponential decay: "
+                "give --lr-start and --lr-decay-steps"
+            )
+        schedule = None
     start = hp.lr_start if hp.lr_start is not None else spec.start_rate()
     end = hp.lr_end if hp.lr_end is not None else (schedule.floor if schedule else 0.0)
     decay = hp.lr_decay_steps
