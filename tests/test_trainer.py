@@ -281,6 +281,34 @@ def test_killed_workers_resume_together_from_the_chiefs_backup(tmp_path, mnist):
     assert abs(exported - metric_line(out0)) <= 1e-4
 
 
+@pytest.mark.slow
+def test_mirrored_strategy_trains_the_batchnorm_cnn_and_exports_it(tmp_path, mnist):
+    _, (x_test, y_test) = mnist
+    job = tmp_path / "job"
+    args = ["--job-dir", str(job), "--strategy", "mirrored", "--limit", "512", "--epochs", "1"]
+    args += ["--conv1", "2", "--conv2", "4", "--conv3", "4", "--bn-momentum", "0.9"]
+    ((rc, out, err),) = finish(
+        [
+            subprocess.Popen(
+                trainer(*args),
+                env=trainer_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=REPO,
+            )
+        ],
+        RUN_TIMEOUT,
+    )
+    assert rc == 0, err[-3000:]
+    assert "training cnn-batchnorm" in out and "MirroredStrategy" in out  # the default preset
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert metrics["hyperparameters"] == {"conv1": 2, "conv2": 4, "conv3": 4, "bn_momentum": 0.9}
+    assert metrics["global_step"] == 8  # 512 images, the preset's batch of 64
+    exported = saved_model_accuracy(job / "export", x_test, y_test)
+    assert abs(exported - metric_line(out)) <= 1e-4  # batch norm's moving statistics included
+
+
 def test_hyperparameters_change_the_preset_layers():
     from mnist_widgets.models.presets import get_preset
     from mnist_widgets.trainer.model import Hyperparameters, build_compiled, learning_rate
