@@ -4,15 +4,21 @@ A temporary course with its own exchange: generate and release the assignment; f
 students fetch it, fill it in and submit (the reference solution, a weak but honest model,
 a cheat that patches its kernel and edits the tests, a notebook that crashes, one that never
 ends); then collect, autograde, generate feedback and export, and read the gradebook.
+
+It also checks the Jupyter side: the server configuration the package installs, and that
+nbgrader's server and lab extensions are enabled and OK in this JupyterLab.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -24,10 +30,15 @@ ASSIGNMENT = "01-softmax"
 NOTEBOOK = "softmax"
 COURSE = "mnist-widgets"
 CELL_TIMEOUT_S = 45  # per cell, for this test: the never-ending notebook waits this long
-
-# About 2 minutes on an idle 2-core machine, 3 to 4 under load: nbgrader starts 12 times
-# and grades four notebooks, each training its model and measuring it in a fresh process.
-pytestmark = pytest.mark.slow
+NBGRADER_SERVER_EXTENSIONS = (
+    "nbgrader.server_extensions.formgrader",
+    "nbgrader.server_extensions.assignment_list",
+    "nbgrader.server_extensions.course_list",
+    "nbgrader.server_extensions.validate_assignment",
+)
+# The end-to-end tests take about 2 minutes on an idle 2-core machine, 3 to 4 under load:
+# nbgrader starts 12 times and grades four notebooks, each training and measuring a model.
+slow = pytest.mark.slow
 
 WEAK_TRAIN = """
 history = model.fit(x_train[:5000], y_train[:5000], batch_size=128, epochs=5, verbose=0)
@@ -168,6 +179,7 @@ def _feedback(course, student: str) -> str:
     return path.read_text()
 
 
+@slow
 def test_release_hides_solutions_and_hidden_tests(course):
     released = course["released"]
     text = "\n".join(cell.source for cell in released.cells)
@@ -177,6 +189,7 @@ def test_release_hides_solutions_and_hidden_tests(course):
     assert "saved_model(" in text  # the visible part lets students measure themselves
 
 
+@slow
 def test_reference_solution_gets_full_marks(course):
     grades = _grades(course, "solution")
     assert set(grades) == {"test_kind", "test_accuracy_85", "test_accuracy_90"}
@@ -185,6 +198,7 @@ def test_reference_solution_gets_full_marks(course):
     assert "test accuracy measured by the grader" in _feedback(course, "solution")
 
 
+@slow
 def test_weak_honest_model_gets_partial_marks(course):
     grades = _grades(course, "weak")
     total = sum(score for score, _ in grades.values())
@@ -193,6 +207,7 @@ def test_weak_honest_model_gets_partial_marks(course):
     assert 0 < total < 10
 
 
+@slow
 def test_cheat_gets_no_points_for_accuracy(course):
     grades = _grades(course, "cheat")
     # the deleted test cell came back and the edited one was restored; both fail
@@ -203,6 +218,7 @@ def test_cheat_gets_no_points_for_accuracy(course):
     assert "is below 0.8500" in feedback and "all tests pass" not in feedback
 
 
+@slow
 def test_crashing_and_endless_notebook_is_graded_with_feedback(course):
     grades = _grades(course, "broken")
     assert set(grades) == {"test_kind", "test_accuracy_85", "test_accuracy_90"}
@@ -214,6 +230,7 @@ def test_crashing_and_endless_notebook_is_graded_with_feedback(course):
     assert "Timeout waiting for execute reply" in course["log"]
 
 
+@slow
 def test_export_lists_every_student(course):
     with open(course["root"] / "grades.csv") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
@@ -223,3 +240,75 @@ def test_export_lists_every_student(course):
     for student in course["students"]:
         total = sum(score for score, _ in _grades(course, student).values())
         assert float(rows[student]["raw_score"]) == pytest.approx(total)
+
+
+# -- Jupyter configuration ----------------------------------------------------------------
+
+
+def _jupyter(*args: str) -> str:
+    done = _run([str(VENV_BIN / "jupyter"), *args], REPO, dict(os.environ))
+    return re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)  # drop colours
+
+
+def test_nbgrader_server_extensions_are_enabled_and_ok():
+    listing = _jupyter("server", "extension", "list")
+    for name in NBGRADER_SERVER_EXTENSIONS:
+        assert re.search(rf"^\s*{re.escape(name)} enabled$", listing, re.M), listing
+        assert re.search(rf"^\s*{re.escape(name)}\s+OK$", listing, re.M), listing
+    assert not re.search(r"nbgrader\S* disabled", listing), listing
+
+
+def test_nbgrader_lab_extension_is_enabled_ok_and_compatible():
+    listing = _jupyter("labextension", "list")
+    assert re.search(r"JupyterLab v4\.", listing), listing
+    line = next(li for li in listing.splitlines() if "@jupyter/nbgrader" in li)
+    assert "v0.9.6" in line and "enabled" in line and "OK" in line, line
+    assert "incompatible" not in line.lower()
+    disabled = listing.split("Disabled extensions:")[1] if "Disabled" in listing else ""
+    assert "@jupyter/nbgrader" not in disabled  # formgrader, create-assignment, validate...
+
+
+def test_package_installs_a_server_config_that_enables_nbgrader(tmp_path):
+    """A real wheel carries the JSON to etc/jupyter/jupyter_server_config.d, and Jupyter
+    Server, reading it from there, enables nbgrader's four server extensions."""
+    from jupyter_server.extension.config import ExtensionConfigManager
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    shutil.copy(REPO / "pyproject.toml", tree)
+    for name in ("mnist_widgets", "jupyter-config"):
+        shutil.copytree(REPO / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(tree),
+            "-w",
+            str(tmp_path / "wheel"),
+        ],
+        tmp_path,
+        dict(os.environ),
+    )
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (member,) = [
+            m
+            for m in archive.namelist()
+            if m.endswith("data/etc/jupyter/jupyter_server_config.d/mnist_widgets.json")
+        ]
+        installed = json.loads(archive.read(member))
+    assert installed == json.loads(
+        (REPO / "jupyter-config" / "server-config" / "mnist_widgets.json").read_text()
+    )
+    config_dir = tmp_path / "etc" / "jupyter"
+    (config_dir / "jupyter_server_config.d").mkdir(parents=True)
+    (config_dir / "jupyter_server_config.d" / "mnist_widgets.json").write_text(
+        json.dumps(installed)
+    )
+    enabled = ExtensionConfigManager(read_config_path=[str(config_dir)]).get_jpserver_extensions()
+    assert enabled == dict.fromkeys(NBGRADER_SERVER_EXTENSIONS, True)
