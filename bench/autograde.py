@@ -29,12 +29,17 @@ STUDENT = "bench"
 VENV_BIN = Path(sys.executable).parent
 
 
+class NbgraderFailed(Exception):
+    """An nbgrader command exited with an error; the message is its last error line."""
+
+
 def nbgrader(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     done = subprocess.run(
         [str(VENV_BIN / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True
     )
     if done.returncode != 0:
-        raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        lines = [x.strip() for x in (done.stdout + done.stderr).splitlines() if "Error" in x]
+        raise NbgraderFailed(f"nbgrader {args[0]} failed: {(lines or ['?'])[-1][:200]}")
     return done
 
 
@@ -96,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(REPO / "assignments" / "nbgrader_config.py", root / "nbgrader_config.py")
         for assignment in assignments:
             shutil.copytree(source / assignment, root / "source" / assignment)
-            nbgrader("generate_assignment", assignment, "--force", cwd=root, env=env)
+            try:
+                nbgrader("generate_assignment", assignment, "--force", cwd=root, env=env)
+            except NbgraderFailed as exc:
+                rows.append((assignment, None, str(exc), None))
+                print(f"  {assignment}: {exc}", flush=True)
+                continue
             submitted = root / "submitted" / STUDENT / assignment
             submitted.mkdir(parents=True)
             for notebook in sorted((root / "release" / assignment).glob("*.ipynb")):
@@ -116,10 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     print("| assignment | autograde time | score of the submission |")
     print("|---|---|---|")
     for assignment, seconds, got, out_of in rows:
-        print(f"| {assignment} | {seconds:.1f} s | {got:g} / {out_of:g} |")
-    print(f"\ntotal {sum(r[1] for r in rows):.1f} s for {len(rows)} submissions")
-    blank_ok = all(r[2] == 0 for r in rows)
-    full_ok = all(r[2] == r[3] for r in rows)
+        if seconds is None:
+            print(f"| {assignment} | not graded | {got} |")
+        else:
+            print(f"| {assignment} | {seconds:.1f} s | {got:g} / {out_of:g} |")
+    graded = [r for r in rows if r[1] is not None]
+    print(f"\ntotal {sum(r[1] for r in graded):.1f} s for {len(graded)} submissions")
+    blank_ok = bool(graded) and all(r[2] == 0 for r in graded)
+    full_ok = len(graded) == len(rows)  # manually graded answers are not scored here
     return 0 if (blank_ok if args.quick else full_ok) else 1
 
 

@@ -3,10 +3,11 @@ dashboard attached, against plain ``model.fit(verbose=0)`` on the codelab's tf.d
 
 - fit: the codelab's way (cache / shuffle 5000 / batch 64 / prefetch, Adam 0.01,
   LearningRateScheduler), nothing else attached.
-- engine: ``Trainer(fast=FastRoute)``: the same model, batch size, optimizer and schedule;
-  in-memory tensors, ``steps_per_execution``, the engine's own callbacks (stop/pause, NaN
-  guard, events), no dashboard.
-- engine+dashboard: the same with ``TrainingDashboard`` attached (headless: no front end
+- engine P: ``Trainer(fast=FastRoute(precision=P))``: the same layers, batch size, optimizer
+  and schedule; in-memory tensors, ``steps_per_execution``, the engine's own callbacks
+  (stop/pause, NaN guard, events), no dashboard. P is the compute precision: float32, or
+  mixed_bfloat16 (weights stay float32; the CPU's AMX units do the convolutions).
+- engine+dashboard P: the same with ``TrainingDashboard`` attached (headless: no front end
   draws it, but it records every batch and pushes its charts as in a notebook).
 
 Each time covers the whole call: scaling the images, building the pipeline, tracing, the

@@ -46,6 +46,14 @@ def test_fast_preset_is_found_but_not_on_the_codelab_ladder():
     assert build_model("cnn-fast").output_shape == (None, 10)
 
 
+def test_epochs_are_whole_groups_of_whole_batches():
+    route = FastRoute(steps_per_execution=8)
+    assert route.plan(60000, 256) == (256, 232, 8)
+    assert route.plan(60000, 64) == (64, 936, 8)
+    assert route.plan(1000, 256) == (256, 3, 3)
+    assert route.plan(100, 256) == (100, 1, 1)
+
+
 def test_each_epoch_is_a_fresh_permutation_of_whole_batches(mnist):
     (x, _), _ = mnist
     images, ids = x[:1000], np.arange(1000)  # the "labels" say which image each is
@@ -94,8 +102,9 @@ def test_fast_trainer_learns_and_counts_images_per_group(small_mnist):
     assert result.test_accuracy > 0.9 and result.epochs_run == 2
     batches = [e for e in events if e.kind == "batch_end" and e.epoch == 0]
     assert [e.batch for e in batches][:3] == [3, 7, 11]  # hooks fire once per group
-    steps = 6000 // 256
+    steps = 20  # 23 whole batches, cut to whole groups of 4
     assert batches[-1].batch == steps - 1
+    assert int(model.optimizer.iterations) == 2 * steps  # no step past an epoch's end
     # images per second counts every image of the group, not one batch per call
     assert batches[-1].images_per_second * batches[-1].elapsed > 256 * (steps - 1) * 0.5
     rates = result.learning_rates

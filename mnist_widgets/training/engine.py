@@ -160,9 +160,10 @@ class Trainer:
             from .fast import FastRoute
 
             route = self.fast if isinstance(self.fast, FastRoute) else FastRoute.for_device()
-            size = route.batch_for(len(x_train), self.batch_size)
-            steps = route.steps_per_epoch(len(x_train), size)
-            per_step = route.compile(self.model, self.compile_spec, self.epochs, steps)
+            size, steps, _ = route.plan(len(x_train), self.batch_size)
+            per_step = route.compile(
+                self.model, self.compile_spec, self.epochs, len(x_train), self.batch_size
+            )
             train_ds = route.train_dataset(x_train, y_train, size, shape, self.seed)
             test_ds = route.test_dataset(x_test, y_test, shape)
             fit_args["steps_per_epoch"] = steps

@@ -57,14 +57,19 @@ class FastRoute:
         return dataclasses.replace(route, **changes)
 
     # -- sizes --------------------------------------------------------------------------------
-    @staticmethod
-    def steps_per_epoch(samples: int, batch_size: int) -> int:
-        """Whole batches per epoch (the remainder is left out, a different part each epoch)."""
-        return max(1, samples // batch_size)
+    def plan(self, samples: int, batch_size: int) -> tuple[int, int, int]:
+        """(batch size, steps per epoch, steps per execution) for ``samples`` images.
 
-    @staticmethod
-    def batch_for(samples: int, batch_size: int) -> int:
-        return min(samples, batch_size)
+        Epochs are whole groups of whole batches: Keras runs a full group even past the end
+        of an epoch, so the few images left over are left out, a different few each epoch.
+        """
+        size = min(samples, batch_size)
+        whole = max(1, samples // size)
+        group = min(self.steps_per_execution, whole)
+        return size, whole // group * group, group
+
+    def steps_per_epoch(self, samples: int, batch_size: int) -> int:
+        return self.plan(samples, batch_size)[1]
 
     # -- data -----------------------------------------------------------------------------------
     def train_dataset(
@@ -83,8 +88,7 @@ class FastRoute:
         x = tf.constant(scale_images(images, (28, 28, 1)))
         y = tf.constant(np.asarray(labels, dtype=np.int64))
         samples = len(images)
-        size = self.batch_for(samples, batch_size)
-        steps = self.steps_per_epoch(samples, size)
+        size, steps, _ = self.plan(samples, batch_size)
         base = tf.constant(0 if seed is None else int(seed), tf.int64)
         shift = self.shift
 
@@ -111,9 +115,12 @@ class FastRoute:
         return tf.data.Dataset.from_tensor_slices((x, y)).batch(self.eval_batch_size).prefetch(2)
 
     # -- model ----------------------------------------------------------------------------------
-    def compile(self, model, compile_spec: CompileSpec, epochs: int, steps_per_epoch: int) -> bool:
+    def compile(
+        self, model, compile_spec: CompileSpec, epochs: int, samples: int, batch_size: int
+    ) -> bool:
         """Compile ``model`` afresh for this route; True when the schedule now runs per step
         (then the engine must not also set the rate per epoch)."""
+        _, steps_per_epoch, group = self.plan(samples, batch_size)
         if self.precision != "float32":
             apply_precision(model, self.precision)
         optimizer = make_optimizer(compile_spec)
@@ -121,12 +128,16 @@ class FastRoute:
         per_step = bool(getattr(schedule, "per_step", False))
         if per_step:
             optimizer.learning_rate = schedule.keras_schedule(steps_per_epoch, epochs)
+        if self.precision == "mixed_float16":  # float16 gradients need loss scaling
+            import keras
+
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(
             optimizer=optimizer,
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             jit_compile=self.jit_compile,
-            steps_per_execution=self.steps_per_execution,
+            steps_per_execution=group,
         )
         return per_step
 
