@@ -12,9 +12,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from mnist_widgets.errors import GradingError
+from mnist_widgets.errors import DataError, GradingError
 from mnist_widgets.grading import checks, replay
-from mnist_widgets.grading.evaluate import ModelReport, check_archive
+from mnist_widgets.grading.evaluate import ModelReport, check_archive, evaluate_file, main
 
 
 def _report(**changes) -> ModelReport:
@@ -108,8 +108,8 @@ def test_tampered_test_data_is_refused(softmax_file, tmp_path, monkeypatch):
     raw[8:] = bytes(len(raw) - 8)  # every test label now says 0
     labels.write_bytes(gzip.compress(bytes(raw)))
     monkeypatch.setenv("MNIST_WIDGETS_DATA", str(tmp_path))
-    with pytest.raises(GradingError, match="checksum mismatch"):
-        checks.saved_model(path)
+    with pytest.raises(DataError, match="checksum mismatch"):
+        evaluate_file(path)  # what the fresh process runs, here in-process to save time
 
 
 def test_a_model_carrying_code_is_refused_before_any_of_it_runs(tmp_path):
@@ -134,6 +134,16 @@ def test_a_model_carrying_code_is_refused_before_any_of_it_runs(tmp_path):
     assert not marker.exists()
 
 
+def test_the_command_prints_one_json_line(softmax_file, capsys):
+    path, accuracy = softmax_file
+    assert main([str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] == pytest.approx(accuracy, abs=2e-4)
+    assert report["layers"] == ["Dense"] and report["params"] == 7850
+    assert main([str(path.with_name("nothing.keras"))]) == 2
+    assert "no such file" in json.loads(capsys.readouterr().out)["error"]
+
+
 def test_files_that_are_not_models_are_refused_with_a_sentence(tmp_path):
     with pytest.raises(GradingError, match="run the cell that saves"):
         checks.saved_model(tmp_path / "missing.keras")
@@ -151,7 +161,7 @@ def test_a_model_of_the_wrong_shape_is_refused(tmp_path):
     path = tmp_path / "model.keras"
     model.save(path)
     with pytest.raises(GradingError, match=r"shape \(32, 32, 3\)"):
-        checks.saved_model(path)
+        evaluate_file(path)
 
 
 def test_layer_and_size_checks():
