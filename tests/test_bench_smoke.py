@@ -1,12 +1,11 @@
-"""Every bench script still runs: each at tiny sizes (``--quick``), in its own process.
+"""Every bench script still runs: each at tiny sizes (``--quick``), in this process.
 
 The figures they print at this size mean nothing; the full runs are in bench/README.md.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
+import importlib
 import sys
 from pathlib import Path
 
@@ -16,42 +15,39 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 
 
-def run_bench(script: str, *args: str) -> str:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        [sys.executable, str(BENCH / script), "--quick", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, f"{script} failed:\n{done.stdout}\n{done.stderr[-3000:]}"
-    return done.stdout
+def run_bench(script: str, capsys) -> str:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    module = importlib.import_module(script)
+    code = module.main(["--quick"])
+    out = capsys.readouterr().out
+    assert code == 0, f"{script} failed:\n{out}"
+    return out
 
 
-def test_data_load_reads_the_same_arrays_as_the_floor():
-    out = run_bench("data_load.py")
+def test_data_load_reads_the_same_arrays_as_the_floor(capsys):
+    out = run_bench("data_load", capsys)
     assert "same arrays: True" in out
     assert "load_data / floor:" in out and "nproc" in out
 
 
-def test_time_to_accuracy_runs_both_contestants():
-    out = run_bench("time_to_accuracy.py")
+def test_time_to_accuracy_runs_both_contestants(capsys):
+    out = run_bench("time_to_accuracy", capsys)
     assert "| fast | 1 |" in out and "| reference | 1 |" in out
     assert "fast median to 99.0%" in out and "fast median to 99.5%" in out
 
 
-def test_engine_vs_fit_times_all_three_variants():
-    out = run_bench("engine_vs_fit.py")
+def test_engine_vs_fit_times_every_variant(capsys):
+    out = run_bench("engine_vs_fit", capsys)
     for variant in ("| fit |", "| engine float32 |", "| engine+dashboard float32 |"):
         assert variant in out
+    assert "| engine+dashboard mixed_bfloat16 |" in out
     assert "the dashboard's cost over the engine alone" in out
 
 
 @pytest.mark.skipif(
     not (REPO / "assignments" / "source").is_dir(), reason="the course has not landed"
 )
-def test_autograde_grades_a_blank_submission_zero():
-    out = run_bench("autograde.py")
+def test_autograde_grades_a_blank_submission_zero(capsys):
+    out = run_bench("autograde", capsys)
     assert "score 0/" in out
