@@ -64,6 +64,7 @@ with open("accuracy.json", "w") as out:
 """
 
 CRASH_BUILD = """
+print("x" * 5_000_000)  # five megabytes on one line
 raise ValueError("my model does not build")
 """
 
@@ -224,6 +225,7 @@ def test_crashing_and_endless_notebook_is_graded_with_feedback(course):
     assert set(grades) == {"test_kind", "test_accuracy_85", "test_accuracy_90"}
     assert all(score == 0 for score, _ in grades.values()), grades
     feedback = _feedback(course, "broken")
+    assert "output truncated" in feedback and len(feedback) < 1_000_000
     assert "my model does not build" in feedback  # the crash, shown
     assert "CellTimeoutError" in feedback  # the endless cell, interrupted
     assert "run the cell that saves your model first" in feedback  # why no points
