@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from pathlib import Path
 
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
+from ..arguments import positive_int
 
 
 def register(sub) -> None:
@@ -29,9 +20,9 @@ def register(sub) -> None:
         metavar="NAME",
         help=f"one of: {', '.join(PRESETS)}",
     )
-    parser.add_argument("--epochs", type=_positive, help="epochs (default: the preset's)")
-    parser.add_argument("--limit", type=_positive, help="train on the first N training images")
-    parser.add_argument("--batch-size", type=_positive, help="batch size (default: the preset's)")
+    parser.add_argument("--epochs", type=positive_int, help="epochs (default: the preset's)")
+    parser.add_argument("--limit", type=positive_int, help="train on the first N training images")
+    parser.add_argument("--batch-size", type=positive_int, help="batch size (default: preset)")
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     parser.add_argument("--seed", type=int, default=None, help="seed for a repeatable run")
     parser.add_argument("--out", default="runs", help="folder for the .keras model and curves PNG")

@@ -17,6 +17,7 @@ import posixpath
 import sys
 import time
 
+from ..arguments import positive_int
 from ..errors import MnistWidgetsError
 
 JOB_DIR_VAR = "AIP_MODEL_DIR"
@@ -24,16 +25,6 @@ CHECKPOINT_DIR_VAR = "AIP_CHECKPOINT_DIR"
 LOG_DIR_VAR = "AIP_TENSORBOARD_LOG_DIR"
 DEFAULT_PRESET = "cnn-batchnorm"
 EVAL_BATCH = 1000
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
 
 
 def _fraction(value: str) -> float:
@@ -87,15 +78,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"model, one of: {', '.join(PRESETS)} (default: {DEFAULT_PRESET})",
     )
     _flag(run, "dataset", default="mnist", choices=["mnist", "fashion-mnist"])
-    _flag(run, "epochs", type=_positive_int, help="epochs (default: the preset's)")
+    _flag(run, "epochs", type=positive_int, help="epochs (default: the preset's)")
     _flag(
         run,
         "batch-size",
-        type=_positive_int,
+        type=positive_int,
         help="batch size per replica (default: the preset's); the global batch is this "
         "times the number of replicas",
     )
-    _flag(run, "limit", type=_positive_int, help="train on the first N training images")
+    _flag(run, "limit", type=positive_int, help="train on the first N training images")
     _flag(run, "seed", type=int, help="seed for weights and shuffling")
     _flag(
         run,
@@ -115,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _flag(hp, "dropout", type=_fraction, help="rate of every Dropout layer")
     for number in (1, 2, 3):
-        _flag(hp, f"conv{number}", type=_positive_int, help=f"filters of conv layer {number}")
+        _flag(hp, f"conv{number}", type=positive_int, help=f"filters of conv layer {number}")
     _flag(hp, "bn-momentum", type=_fraction, help="momentum of every BatchNormalization layer")
 
 

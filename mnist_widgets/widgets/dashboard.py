@@ -85,6 +85,26 @@ def _chart(
     )
 
 
+def _curve_marks(scales: dict) -> dict[str, bq.Lines]:
+    """A training line (per batch) and a validation line with markers (per epoch)."""
+    style = {"scales": scales, "display_legend": True}
+    return {
+        "train": bq.Lines(
+            x=[], y=[], colors=[TRAIN_COLOR], labels=["training"], stroke_width=1.5, **style
+        ),
+        "validation": bq.Lines(
+            x=[],
+            y=[],
+            colors=[VALIDATION_COLOR],
+            labels=["validation"],
+            marker="circle",
+            marker_size=30,
+            stroke_width=2,
+            **style,
+        ),
+    }
+
+
 class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
     """Live loss, accuracy and learning-rate charts with Stop and Pause, as a Keras callback.
 
@@ -149,51 +169,8 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         self.epoch_scale = x_scale = bq.LinearScale(min=0.0)
         loss_scale = bq.LinearScale(min=0.0)
         self.accuracy_scale = bq.LinearScale(min=0.0, max=1.0)
-        self.loss_marks = {
-            "train": bq.Lines(
-                x=[],
-                y=[],
-                scales={"x": x_scale, "y": loss_scale},
-                colors=[TRAIN_COLOR],
-                labels=["training"],
-                display_legend=True,
-                stroke_width=1.5,
-            ),
-            "validation": bq.Lines(
-                x=[],
-                y=[],
-                scales={"x": x_scale, "y": loss_scale},
-                colors=[VALIDATION_COLOR],
-                labels=["validation"],
-                display_legend=True,
-                marker="circle",
-                marker_size=30,
-                stroke_width=2,
-            ),
-        }
-        acc_scales = {"x": x_scale, "y": self.accuracy_scale}
-        self.accuracy_marks = {
-            "train": bq.Lines(
-                x=[],
-                y=[],
-                scales=acc_scales,
-                colors=[TRAIN_COLOR],
-                labels=["training"],
-                display_legend=True,
-                stroke_width=1.5,
-            ),
-            "validation": bq.Lines(
-                x=[],
-                y=[],
-                scales=acc_scales,
-                colors=[VALIDATION_COLOR],
-                labels=["validation"],
-                display_legend=True,
-                marker="circle",
-                marker_size=30,
-                stroke_width=2,
-            ),
-        }
+        self.loss_marks = _curve_marks({"x": x_scale, "y": loss_scale})
+        self.accuracy_marks = _curve_marks({"x": x_scale, "y": self.accuracy_scale})
         # from 0 to a tenth above the highest rate (bqplot's padding would show rates below 0)
         self.rate_scale = bq.LinearScale(min=0.0, allow_padding=False)
         rate_scales = {"x": bq.LinearScale(min=0.0), "y": self.rate_scale}
