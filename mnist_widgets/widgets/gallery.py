@@ -394,7 +394,8 @@ class PredictionGallery(widgets.VBox):
         p = self.predictions
         classes = np.arange(NUM_CLASSES)
         rows, cols = OrdinalScale(reverse=True), OrdinalScale()
-        colour = ColorScale(scheme="Blues", min=0)
+        # white to a mid blue: the black counts stay readable on the darkest (diagonal) cells
+        colour = ColorScale(colors=["#ffffff", "#6baed6"], min=0)
         self.heatmap = _cell_heatmap_class()(
             row=classes,
             column=classes,
