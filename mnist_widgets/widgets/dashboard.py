@@ -225,7 +225,7 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         self.progress_label = widgets.HTML("", layout=widgets.Layout(min_width="420px"))
         self.pause_button = widgets.Button(description="Pause", icon="pause", disabled=True)
         self.stop_button = widgets.Button(
-            description="Stop", icon="stop", button_style="danger", disabled=True
+            description="Stop", icon="stop", button_style="", disabled=True
         )
         self.pause_button.on_click(self._on_pause_click)
         self.stop_button.on_click(lambda _: self.stop())
@@ -459,6 +459,7 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         self.state = "running"
         self.pause_button.disabled = False
         self.stop_button.disabled = False
+        self.stop_button.button_style = "danger"
         self._set_status("training...")
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -569,6 +570,7 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         self._go.set()
         self.pause_button.disabled = True
         self.stop_button.disabled = True
+        self.stop_button.button_style = ""
         self.pause_button.description = "Pause"
         self.pause_button.icon = "pause"
         if self._batch >= 0:
