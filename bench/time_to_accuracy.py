@@ -75,12 +75,14 @@ def run_fast(data, seed, args, evaluate) -> Record:
     seed_everything(seed)
     model = build_model(preset.name)
     route = FastRoute.for_device(shift=args.shift)
-    clock = accuracy_clock(evaluate, record, preset.compile.batch_size, args.eval_every)
+    batch_size = args.fast_batch or preset.compile.batch_size
+    clock = accuracy_clock(evaluate, record, batch_size, args.eval_every)
     trainer = Trainer(
         model,
         preset.compile,
         data=data,
         epochs=args.fast_epochs,
+        batch_size=batch_size,
         seed=seed,
         callbacks=[clock],
         validate=False,
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-minutes", type=float, default=12.0, help="reference time cap")
     parser.add_argument("--max-epochs", type=int, default=15, help="reference epoch cap")
     parser.add_argument("--fast-epochs", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--fast-batch", type=int, default=None, help="default: the preset's")
     parser.add_argument("--shift", type=int, default=2, help="fast route's random shift, pixels")
     parser.add_argument("--eval-every", type=int, default=10000, help="training images")
     parser.add_argument("--skip-reference", action="store_true")
@@ -142,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     ok = True
     for threshold in THRESHOLDS:
-        times = [r.first(threshold) for r in fast]
-        fast_median = median([t for t in times if t is not None]) if None not in times else None
+        # a seed that never got there counts as slower than all the others
+        times = sorted(r.first(threshold) or float("inf") for r in fast)
+        fast_median = median(times)
+        fast_median = None if fast_median == float("inf") else fast_median
         line = f"fast median to {threshold:.1%}: {seconds(fast_median)}"
         if reference is not None:
             ref = reference.first(threshold)
@@ -158,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
         ok = ok and fast_median is not None
     finals = [r.final for r in fast]
-    print(f"fast final accuracies: {', '.join(f'{a:.2%}' for a in finals)}")
+    print(
+        f"fast final accuracies: {', '.join(f'{a:.2%}' for a in finals)} "
+        f"({sum(a >= 0.995 for a in finals)} of {len(finals)} seeds at or above 99.5%)"
+    )
     return 0 if (ok or args.quick) else 1
 
 
