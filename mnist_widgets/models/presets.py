@@ -243,8 +243,8 @@ EXTRA_PRESETS["cnn-fast"] = Preset(
     "cnn-fast",
     "Lean CNN for speed",
     "A third of cnn-batchnorm's work per image: every conv has stride 2; batch 256 and a "
-    "one-cycle rate per step. Reaches 99.5% in six epochs with the engine's fast route "
-    "and random shifts of 2 pixels (bench/time_to_accuracy.py).",
+    "one-cycle rate per step. Ends near 99.5% after six epochs with the engine's fast "
+    "route and random shifts of 2 pixels (99.41-99.53% over three seeds; bench/README.md).",
     _fast_layers(),
     CompileSpec("adam", 0.01, OneCycle(0.01, 6), 256, 6),
     0.995,
