@@ -53,10 +53,7 @@ lint: install-test
 
 ## make bench: the speed and memory benchmarks (long; not part of the tests)
 bench: install-test
-	$(BIN)/python bench/data_load.py
-	$(BIN)/python bench/engine_vs_fit.py
-	$(BIN)/python bench/time_to_accuracy.py
-	$(BIN)/python bench/autograde.py
+	bash bench/run_all.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache test-output

@@ -25,9 +25,10 @@ def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess
     )
 
 
-def test_presets_lists_the_ladder():
+def test_presets_lists_the_ladder_then_the_extras():
     out = cli("presets").stdout.splitlines()
-    assert [line.split()[0] for line in out] == [
+    names = [line.split()[0] for line in out if line and not line.startswith("beyond")]
+    assert names == [
         "softmax",
         "dense",
         "dense-lr-decay",
@@ -35,8 +36,29 @@ def test_presets_lists_the_ladder():
         "cnn",
         "cnn-dropout",
         "cnn-batchnorm",
+        "cnn-fast",
     ]
-    assert "batch 64" in out[-1] and "0.666" in out[-1]
+    assert "batch 64" in out[6] and "0.666" in out[6]
+
+
+def test_train_takes_the_fast_route(tmp_path):
+    run = cli(
+        "train",
+        "--preset",
+        "cnn-fast",
+        "--epochs",
+        "1",
+        "--limit",
+        "4096",
+        "--out",
+        str(tmp_path),
+        "--seed",
+        "1",
+    )
+    assert run.returncode == 0, run.stderr
+    accuracy = float(re.fullmatch(r"test_accuracy=(\d\.\d{4})", run.stdout.split()[-1]).group(1))
+    assert accuracy > 0.8
+    assert (tmp_path / "cnn-fast.keras").is_file()
 
 
 def test_data_info_reports_place_counts_and_checksums():

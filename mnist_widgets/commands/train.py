@@ -10,15 +10,20 @@ from ..arguments import positive_int
 
 
 def register(sub) -> None:
-    from ..models.presets import PRESETS
+    from ..models.presets import EXTRA_PRESETS, PRESETS
 
     parser = sub.add_parser("train", help="train a preset headless and save the model")
     parser.add_argument(
         "--preset",
         required=True,
-        choices=list(PRESETS),
+        choices=[*PRESETS, *EXTRA_PRESETS],
         metavar="NAME",
-        help=f"one of: {', '.join(PRESETS)}",
+        help=f"one of: {', '.join([*PRESETS, *EXTRA_PRESETS])}",
+    )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="the fast route: in-memory tensors, grouped steps (cnn-fast always uses it)",
     )
     parser.add_argument("--epochs", type=positive_int, help="epochs (default: the preset's)")
     parser.add_argument("--limit", type=positive_int, help="train on the first N training images")
@@ -44,7 +49,7 @@ def _writable_dir(path: str) -> Path:
 
 def run(args) -> int:
     from ..data.loading import load_data
-    from ..models.presets import build_model, get_preset
+    from ..models.presets import EXTRA_PRESETS, build_model, get_preset
     from ..reports.curves import save_curves
     from ..training.engine import Trainer, seed_everything
     from ..training.progress import ProgressBar
@@ -63,6 +68,7 @@ def run(args) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         listeners=[ProgressBar()],
+        fast=args.fast or preset.name in EXTRA_PRESETS,
     )
     images = min(args.limit or len(data[0][0]), len(data[0][0]))
     print(
