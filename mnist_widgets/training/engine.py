@@ -182,16 +182,18 @@ class Trainer:
         callbacks += [self.emitter, *self.callbacks]
         device = describe_device()
         start = time.perf_counter()
-        history = self.model.fit(
-            train_ds,
-            epochs=self.epochs,
-            validation_data=test_ds if self.validate else None,
-            callbacks=callbacks,
-            shuffle=False,
-            verbose=0,
-            **fit_args,
-        )
-        self.emitter.listeners.pop(0)
+        try:
+            history = self.model.fit(
+                train_ds,
+                epochs=self.epochs,
+                validation_data=test_ds if self.validate else None,
+                callbacks=callbacks,
+                shuffle=False,
+                verbose=0,
+                **fit_args,
+            )
+        finally:
+            self.emitter.listeners.pop(0)
         seconds = time.perf_counter() - start
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         hist.pop("learning_rate", None)
