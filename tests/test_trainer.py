@@ -47,6 +47,19 @@ def trainer(*args: str) -> list[str]:
     return [sys.executable, "-m", "mnist_widgets.trainer", *args]
 
 
+def run_one(command: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run one trainer process to its end (or the timeout): (returncode, stdout, stderr)."""
+    process = subprocess.Popen(
+        command,
+        env=env or trainer_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    return finish([process], RUN_TIMEOUT)[0]
+
+
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -154,19 +167,7 @@ def test_two_workers_train_together_and_the_chief_exports_what_it_reports(tmp_pa
     hypertune = tmp_path / "hypertune" / "output.metrics"
     args = [a for a in common if a not in ("--job-dir", str(job))] + ["--batch-size", "256"]
     env = trainer_env(AIP_MODEL_DIR=str(single), CLOUD_ML_HP_METRIC_FILE=str(hypertune))
-    ((rc, out, err),) = finish(
-        [
-            subprocess.Popen(
-                trainer(*args),
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=REPO,
-            )
-        ],
-        RUN_TIMEOUT,
-    )
+    rc, out, err = run_one(trainer(*args), env)
     assert rc == 0, err[-3000:]
     alone = metric_line(out)
     assert abs(alone - reported) < 0.05, (alone, reported)
@@ -210,19 +211,7 @@ def test_a_killed_run_resumes_from_its_last_backup(tmp_path):
     assert 1 <= done < epochs, "killed after the run had finished"
     assert not (job / "export").exists()
 
-    ((rc, out, err),) = finish(
-        [
-            subprocess.Popen(
-                args,
-                env=trainer_env(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=REPO,
-            )
-        ],
-        RUN_TIMEOUT,
-    )
+    rc, out, err = run_one(args)
     assert rc == 0, err[-3000:]
     epoch_lines = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert epoch_lines[0].startswith(f"epoch {done + 1}/{epochs}:"), out
@@ -287,19 +276,7 @@ def test_mirrored_strategy_trains_the_batchnorm_cnn_and_exports_it(tmp_path, mni
     job = tmp_path / "job"
     args = ["--job-dir", str(job), "--strategy", "mirrored", "--limit", "512", "--epochs", "1"]
     args += ["--conv1", "2", "--conv2", "4", "--conv3", "4", "--bn-momentum", "0.9"]
-    ((rc, out, err),) = finish(
-        [
-            subprocess.Popen(
-                trainer(*args),
-                env=trainer_env(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=REPO,
-            )
-        ],
-        RUN_TIMEOUT,
-    )
+    rc, out, err = run_one(trainer(*args))
     assert rc == 0, err[-3000:]
     assert "training cnn-batchnorm" in out and "MirroredStrategy" in out  # the default preset
     metrics = json.loads((job / "metrics.json").read_text())
