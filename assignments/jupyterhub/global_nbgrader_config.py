@@ -10,3 +10,5 @@ c.CourseDirectory.course_id = "mnist-widgets"
 # On storage every server mounts (an NFS share, a Kubernetes ReadWriteMany volume),
 # created once with: mkdir -p /srv/nbgrader/exchange && chmod 1777 /srv/nbgrader/exchange
 c.Exchange.root = "/srv/nbgrader/exchange"
+# With several courses on the same hub, keep each course's files apart in the exchange.
+c.Exchange.path_includes_course = True
