@@ -13,6 +13,8 @@ import keras
 import numpy as np
 import pytest
 
+from mnist_widgets.models.presets import EXTRA_PRESETS, PRESETS
+
 
 def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
@@ -28,16 +30,7 @@ def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess
 def test_presets_lists_the_ladder_then_the_extras():
     out = cli("presets").stdout.splitlines()
     names = [line.split()[0] for line in out if line and not line.startswith("beyond")]
-    assert names == [
-        "softmax",
-        "dense",
-        "dense-lr-decay",
-        "dense-dropout",
-        "cnn",
-        "cnn-dropout",
-        "cnn-batchnorm",
-        "cnn-fast",
-    ]
+    assert names == [*PRESETS, *EXTRA_PRESETS]  # the ladder in its order, then the extras
     assert "batch 64" in out[6] and "0.666" in out[6]
 
 

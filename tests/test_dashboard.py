@@ -269,18 +269,24 @@ def test_the_engine_feeds_the_dashboard(engine_data):
     assert dashboard.images_per_second > 0 and dashboard.state == "finished"
 
 
-def test_pause_holds_training_and_stop_ends_it_keeping_the_weights(engine_data):
-    keras.utils.set_random_seed(0)
-    model = build(get_preset("dense").layers)
+def slow_run_in_background(model, data) -> tuple[Trainer, TrainingDashboard]:
+    """A slowed 3-epoch engine run on a worker thread, with a dashboard pushing every batch."""
     trainer = Trainer(
         model,
         CompileSpec("adam", 0.001, None, 100, 3),
-        data=engine_data,
+        data=data,
         callbacks=[Slow()],
         evaluate=False,
     )
     dashboard = TrainingDashboard(update_interval=0)
     dashboard.train_in_background(trainer)
+    return trainer, dashboard
+
+
+def test_pause_holds_training_and_stop_ends_it_keeping_the_weights(engine_data):
+    keras.utils.set_random_seed(0)
+    model = build(get_preset("dense").layers)
+    trainer, dashboard = slow_run_in_background(model, engine_data)
     wait_for(lambda: dashboard.batch >= 3)
     dashboard.pause()
     wait_for(lambda: dashboard.state == "paused")
@@ -306,15 +312,7 @@ def test_pause_holds_training_and_stop_ends_it_keeping_the_weights(engine_data):
 
 
 def test_a_stop_asked_of_the_trainer_shows_on_the_dashboard(engine_data):
-    trainer = Trainer(
-        build(get_preset("dense").layers),
-        CompileSpec("adam", 0.001, None, 100, 3),
-        data=engine_data,
-        callbacks=[Slow()],
-        evaluate=False,
-    )
-    dashboard = TrainingDashboard(update_interval=0)
-    dashboard.train_in_background(trainer)
+    trainer, dashboard = slow_run_in_background(build(get_preset("dense").layers), engine_data)
     wait_for(lambda: dashboard.batch >= 2)
     trainer.stop()
     assert trainer.wait(60).stop_reason == "user"

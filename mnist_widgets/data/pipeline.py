@@ -30,9 +30,7 @@ def make_dataset(
     training: bool,
     flat: bool = False,
     shape: tuple[int, ...] | None = None,
-    one_hot: bool = False,
     seed: int | None = None,
-    repeat: bool = False,
 ):
     """A ``tf.data.Dataset`` of (image, label) batches.
 
@@ -44,26 +42,7 @@ def make_dataset(
 
     x = scale_images(images, shape or (FLAT if flat else IMAGE))
     y = np.asarray(labels, dtype=np.int64)
-    if one_hot:
-        y = np.eye(10, dtype=np.float32)[y]
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
     if training:
         dataset = dataset.cache().shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            dataset = dataset.repeat()
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def make_datasets(
-    train: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
-    batch_size: int,
-    flat: bool = False,
-    seed: int | None = None,
-    eval_batch_size: int = 1000,
-):
-    """Training and validation datasets for ``model.fit``."""
-    return (
-        make_dataset(*train, batch_size, training=True, flat=flat, seed=seed),
-        make_dataset(*test, eval_batch_size, training=False, flat=flat),
-    )
