@@ -67,3 +67,23 @@ def test_truncated_gzip_is_reported_not_crashed(tmp_path):
     (tmp_path / "cut.gz").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match="cut.gz: truncated or corrupt gzip"):
         read_bytes(tmp_path / "cut.gz")
+
+
+def test_gunzip_checks_the_crc_and_joins_members():
+    from mnist_widgets.data.idx import gunzip
+
+    body = idx_bytes(np.arange(784 * 3, dtype=np.uint32).astype(np.uint8).reshape(3, 28, 28))
+    packed = bytearray(gzip.compress(body))
+    assert gunzip(bytes(packed)) == body
+    assert gunzip(bytes(packed) + gzip.compress(b"tail")) == body + b"tail"
+    packed[-8] ^= 0xFF  # the CRC-32 of the trailer no longer matches the data
+    with pytest.raises(Exception, match="(?i)crc|check"):
+        gunzip(bytes(packed))
+
+
+def test_corrupt_crc_is_a_data_error(tmp_path):
+    packed = bytearray(gzip.compress(idx_bytes(np.zeros((4, 28, 28), np.uint8))))
+    packed[-8] ^= 0xFF
+    (tmp_path / "crc.gz").write_bytes(bytes(packed))
+    with pytest.raises(DataError, match="crc.gz: truncated or corrupt gzip"):
+        read_bytes(tmp_path / "crc.gz")

@@ -24,6 +24,28 @@ _IDX_DTYPES = {
 }
 
 
+try:  # Intel's ISA-L decompresses gzip about twice as fast as zlib (bench/data_load.py)
+    from isal import isal_zlib
+
+    _ISAL_ERRORS: tuple[type[BaseException], ...] = (isal_zlib.error,)
+except ImportError:  # pragma: no cover - isal is a dependency; zlib still works without it
+    isal_zlib = None
+    _ISAL_ERRORS = ()
+
+
+def gunzip(data: bytes) -> bytes:
+    """Decompress gzip ``data``, checking its CRC and length; several members are joined."""
+    if isal_zlib is None:
+        return gzip.decompress(data)
+    stream = isal_zlib.decompressobj(31)  # 31: a gzip header and trailer
+    raw = stream.decompress(data)
+    if not stream.eof:
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+    if stream.unused_data:  # a second member (or trailing bytes): let gzip judge the rest
+        raw += gzip.decompress(stream.unused_data)
+    return raw
+
+
 @dataclass(frozen=True)
 class IdxFile:
     """The bytes of one IDX file as stored and as decompressed."""
@@ -52,8 +74,8 @@ def read_bytes(path: str | Path) -> IdxFile:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
     if stored[:2] == GZIP_MAGIC:
         try:
-            raw = gzip.decompress(stored)
-        except (EOFError, OSError, zlib.error) as exc:
+            raw = gunzip(stored)
+        except (EOFError, OSError, zlib.error, *_ISAL_ERRORS) as exc:
             raise DataError(
                 f"{path}: truncated or corrupt gzip data ({exc}); delete it and fetch it again"
             ) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,13 +98,11 @@ def load_data(
     """
     info = dataset_info(name)
     _, folder = resolve_dir(info.name, data_dir, download)
-    paths = {stem: find_file(folder, stem) for stem in FILE_STEMS}
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {
-            stem: pool.submit(_load_one, path, info.files[stem], verify)
-            for stem, path in paths.items()
-        }
-        arrays = {stem: future.result()[0] for stem, future in futures.items()}
+    # One file after another: the training images are 85% of the work, and threads made the
+    # whole slower, not faster, on a busy 2-core machine (bench/README.md).
+    arrays = {
+        stem: _load_one(find_file(folder, stem), info.files[stem], verify)[0] for stem in FILE_STEMS
+    }
     return (arrays[TRAIN_IMAGES], arrays[TRAIN_LABELS]), (arrays[TEST_IMAGES], arrays[TEST_LABELS])
 
 
