@@ -8,10 +8,11 @@ import math
 import numpy as np
 import pytest
 
+from mnist_widgets.data.augment import shift_images
 from mnist_widgets.models.presets import PRESETS, build_model, get_preset
 from mnist_widgets.models.schedules import OneCycle
 from mnist_widgets.training.engine import Trainer
-from mnist_widgets.training.fast import FastRoute, shift_images
+from mnist_widgets.training.fast import FastRoute
 
 
 def test_one_cycle_rises_to_its_peak_then_falls_to_its_floor():
@@ -25,18 +26,33 @@ def test_one_cycle_rises_to_its_peak_then_falls_to_its_floor():
     assert all(a > b for a, b in zip(values[top:-1], values[top + 1 :], strict=True))
 
 
-def test_keras_schedule_gives_the_same_rates_per_step():
-    cycle = OneCycle(peak=0.01, epochs=3)
+@pytest.mark.parametrize("opening", [0.0, 1.0])
+def test_keras_schedule_gives_the_same_rates_per_step(opening):
+    cycle = OneCycle(peak=0.01, epochs=3, opening=opening)
     schedule = cycle.keras_schedule(steps_per_epoch=50)
-    for step in (0, 20, 37, 75, 100, 149, 150):
+    for step in (0, 20, 37, 49, 50, 51, 75, 100, 149, 150):
         assert float(schedule(step)) == pytest.approx(cycle(step / 50), rel=1e-5)
 
 
-def test_one_cycle_code_is_a_working_per_epoch_lambda():
-    cycle = OneCycle(peak=0.01, epochs=5)
+@pytest.mark.parametrize("opening", [0.0, 1.5])
+def test_one_cycle_code_is_a_working_per_epoch_lambda(opening):
+    cycle = OneCycle(peak=0.01, epochs=5, opening=opening)
     rate = eval(cycle.code(), {"math": math})  # noqa: S307 - our own generated code
-    for epoch in range(5):
+    for epoch in (0, 0.5, 1, 1.4, 1.5, 2, 3, 4, 5):
         assert rate(epoch) == pytest.approx(cycle(epoch))
+
+
+def test_an_opening_cycle_ends_low_then_the_main_cycle_restarts():
+    cycle = OneCycle(peak=0.01, epochs=6, warmup=0.2, start_div=25, final_div=100, opening=1)
+    assert cycle(0) == pytest.approx(0.0004)
+    assert cycle(0.2) == pytest.approx(0.01)  # the opening's peak
+    assert cycle(0.999) == pytest.approx(0.0001, rel=1e-3)  # it ends low: accurate early
+    assert cycle(1) == pytest.approx(0.0004)  # the restart
+    assert cycle(2) == pytest.approx(0.01)  # the main peak, a fifth into its 5 epochs
+    assert cycle(6) == pytest.approx(0.0001)
+    assert "opening" in cycle.describe()
+    with pytest.raises(ValueError):
+        OneCycle(epochs=2, opening=2)
 
 
 def test_fast_preset_is_found_but_not_on_the_codelab_ladder():
@@ -52,6 +68,10 @@ def test_epochs_are_whole_groups_of_whole_batches():
     assert route.plan(60000, 64) == (64, 936, 8)
     assert route.plan(1000, 256) == (256, 3, 3)
     assert route.plan(100, 256) == (100, 1, 1)
+    auto = FastRoute()  # about 2048 images per group, whatever the batch size
+    assert auto.plan(60000, 64) == (64, 928, 32)
+    assert auto.plan(60000, 256) == (256, 232, 8)
+    assert auto.plan(60000, 4096) == (4096, 14, 1)
 
 
 def test_each_epoch_is_a_fresh_permutation_of_whole_batches(mnist):
@@ -108,7 +128,7 @@ def test_fast_trainer_learns_and_counts_images_per_group(small_mnist):
     # images per second counts every image of the group, not one batch per call
     assert batches[-1].images_per_second * batches[-1].elapsed > 256 * (steps - 1) * 0.5
     rates = result.learning_rates
-    assert rates[0] == pytest.approx(0.001, rel=1e-3) and rates[1] > rates[0]  # per step
+    assert rates[0] == pytest.approx(0.0004, rel=1e-3) and rates[1] > rates[0]  # per step
 
 
 def test_fast_trainer_stops_from_a_listener(small_mnist):
@@ -131,3 +151,81 @@ def test_fast_trainer_stops_from_a_listener(small_mnist):
     holder["trainer"] = trainer
     result = trainer.run()
     assert result.stop_reason == "user" and result.epochs_run == 1
+
+
+def test_smoothed_loss_matches_keras_one_hot_loss_and_saves(tmp_path):
+    import keras
+
+    from mnist_widgets.models.losses import smoothed_sparse_crossentropy
+    from mnist_widgets.models.spec import CompileSpec, ModelSpecError, compile_model
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(10), size=8).astype("float32")
+    labels = rng.integers(0, 10, 8)
+    ours = float(smoothed_sparse_crossentropy(0.1)(labels, probs))
+    keras_one_hot = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
+    assert ours == pytest.approx(float(keras_one_hot(np.eye(10)[labels], probs)), rel=1e-5)
+    assert ours != pytest.approx(float(smoothed_sparse_crossentropy(0.0)(labels, probs)))
+    model = build_model("dense", compiled=False)
+    compile_model(model, CompileSpec(label_smoothing=0.1))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.loss.label_smoothing == pytest.approx(0.1)
+    with pytest.raises(ModelSpecError):
+        CompileSpec(label_smoothing=1.0)
+
+
+def test_codelab_pipeline_shifts_training_images_when_asked(mnist):
+    from mnist_widgets.data.pipeline import make_dataset
+
+    (x, y), _ = mnist
+    digit = np.repeat(x[:1], 64, axis=0)
+    batch, labels = next(iter(make_dataset(digit, y[:64], 64, training=True, shift=2, seed=1)))
+    batch = batch.numpy()
+    original = digit[0].astype("float32") / 255.0
+    assert batch.shape == (64, 28, 28, 1) and sorted(labels.numpy()) == sorted(y[:64])
+    # every copy keeps all its ink (MNIST digits have a 4-pixel margin), most have moved
+    np.testing.assert_allclose(batch.sum(axis=(1, 2, 3)), original.sum(), rtol=1e-5)
+    moved = sum(not np.array_equal(b[..., 0], original) for b in batch)
+    assert moved > 48
+    plain = next(iter(make_dataset(digit, y[:64], 64, training=True, seed=1)))[0].numpy()
+    assert all(np.array_equal(b[..., 0], original) for b in plain)
+
+
+def test_fast_route_takes_the_shift_from_the_compile_spec(mnist, monkeypatch):
+    from mnist_widgets.models.spec import CompileSpec
+
+    seen = []
+    real = FastRoute.train_dataset
+
+    def spy(route, *args, **kwargs):
+        seen.append(route.shift)
+        return real(route, *args, **kwargs)
+
+    monkeypatch.setattr(FastRoute, "train_dataset", spy)
+    (x, y), test = mnist
+    spec = CompileSpec("adam", 0.001, None, 64, 1, shift=1)
+    for route, expected in ((FastRoute(), 1), (FastRoute(shift=2), 2)):
+        Trainer(
+            build_model("dense", compiled=False),
+            spec,
+            data=((x[:256], y[:256]), test),
+            validate=False,
+            evaluate=False,
+            fast=route,
+        ).run()
+        assert seen.pop() == expected
+
+
+def test_compile_spec_passes_adam_betas_and_refuses_them_elsewhere():
+    from mnist_widgets.models.spec import CompileSpec, ModelSpecError, make_optimizer, to_code
+
+    spec = CompileSpec("adam", 0.01, betas=(0.7, 0.9))
+    optimizer = make_optimizer(spec)
+    assert (optimizer.beta_1, optimizer.beta_2) == (0.7, 0.9)
+    assert "beta_1=0.7, beta_2=0.9" in to_code(get_preset("dense").layers, spec)
+    assert make_optimizer(CompileSpec("adam", 0.01)).beta_1 == 0.9  # Keras' default
+    with pytest.raises(ModelSpecError, match="betas are for"):
+        CompileSpec("sgd", 0.01, betas=(0.7, 0.9))
+    with pytest.raises(ModelSpecError):
+        CompileSpec("adam", 0.01, betas=(0.7, 1.0))

@@ -31,18 +31,30 @@ def make_dataset(
     flat: bool = False,
     shape: tuple[int, ...] | None = None,
     seed: int | None = None,
+    shift: int = 0,
 ):
     """A ``tf.data.Dataset`` of (image, label) batches.
 
     Training data is cached, shuffled with a 5000-image buffer (reshuffled each epoch),
     batched and prefetched, as the codelab does; evaluation data is batched and prefetched.
     Images are shaped ``shape`` when given, else flat (784,) or (28, 28, 1) by ``flat``.
+    ``shift`` > 0 moves each training image by up to that many pixels (``augment.py``).
     """
     import tensorflow as tf
 
-    x = scale_images(images, shape or (FLAT if flat else IMAGE))
+    shape = shape or (FLAT if flat else IMAGE)
+    x = scale_images(images, shape)
     y = np.asarray(labels, dtype=np.int64)
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
     if training:
         dataset = dataset.cache().shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size)
+    if training and shift:
+        from .augment import shift_images
+
+        def move(batch, label):
+            moved = shift_images(tf.reshape(batch, (-1, *IMAGE)), shift)
+            return tf.reshape(moved, (-1, *shape)), label
+
+        dataset = dataset.map(move, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

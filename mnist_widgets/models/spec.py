@@ -16,6 +16,7 @@ from .schedules import ExponentialDecay
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "softmax", "linear", "elu", "gelu", "swish")
 PADDINGS = ("same", "valid")
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adamw", "nadam")
+_ADAM_FAMILY = frozenset({"adam", "adamw", "nadam"})  # the ones with beta_1 and beta_2
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ class CompileSpec:
     schedule: ExponentialDecay | None = None
     batch_size: int = 128
     epochs: int = 10
+    label_smoothing: float = 0.0
+    shift: int = 0  # random shifts of the training images, up to this many pixels
+    betas: tuple[float, float] | None = None  # Adam's (beta_1, beta_2); None: Keras' defaults
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -116,6 +120,15 @@ class CompileSpec:
             )
         if self.batch_size < 1 or self.epochs < 1 or not self.learning_rate > 0:
             raise ModelSpecError("batch size, epochs and learning rate must be positive")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ModelSpecError("label smoothing must be at least 0 and below 1")
+        if not 0 <= self.shift <= 8:
+            raise ModelSpecError("shift must be 0 to 8 pixels")
+        if self.betas is not None:
+            if self.optimizer not in _ADAM_FAMILY:
+                raise ModelSpecError(f"betas are for {', '.join(sorted(_ADAM_FAMILY))}")
+            if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+                raise ModelSpecError("betas are two numbers at least 0 and below 1")
 
     def start_rate(self) -> float:
         return self.schedule(0) if self.schedule else self.learning_rate
@@ -308,13 +321,25 @@ def make_optimizer(compile_spec: CompileSpec):
         "adamw": keras.optimizers.AdamW,
         "nadam": keras.optimizers.Nadam,
     }
-    return classes[compile_spec.optimizer](learning_rate=compile_spec.start_rate())
+    extra = {}
+    if compile_spec.betas is not None:
+        extra = {"beta_1": compile_spec.betas[0], "beta_2": compile_spec.betas[1]}
+    return classes[compile_spec.optimizer](learning_rate=compile_spec.start_rate(), **extra)
+
+
+def make_loss(compile_spec: CompileSpec):
+    """The loss for integer labels: plain cross-entropy, or smoothed when the spec says so."""
+    if not compile_spec.label_smoothing:
+        return "sparse_categorical_crossentropy"
+    from .losses import smoothed_sparse_crossentropy
+
+    return smoothed_sparse_crossentropy(compile_spec.label_smoothing)
 
 
 def compile_model(model, compile_spec: CompileSpec):
     model.compile(
         optimizer=make_optimizer(compile_spec),
-        loss="sparse_categorical_crossentropy",
+        loss=make_loss(compile_spec),
         metrics=["accuracy"],
     )
     return model
@@ -369,11 +394,18 @@ def to_code(layers: list[LayerSpec], compile_spec: CompileSpec | None = None) ->
             "adamw": "AdamW",
             "nadam": "Nadam",
         }
+        loss = "'sparse_categorical_crossentropy'"
+        if c.label_smoothing:
+            lines.append(
+                f"# label smoothing {c.label_smoothing:g}: train on tf.one_hot(labels, 10)"
+            )
+            loss = f"tf.keras.losses.CategoricalCrossentropy(label_smoothing={c.label_smoothing!r})"
+        betas = f", beta_1={c.betas[0]!r}, beta_2={c.betas[1]!r}" if c.betas else ""
         lines += [
             "model.compile(",
             f"    optimizer=tf.keras.optimizers.{opt[c.optimizer]}("
-            f"learning_rate={c.start_rate()!r}),",
-            "    loss='sparse_categorical_crossentropy',",
+            f"learning_rate={c.start_rate()!r}{betas}),",
+            f"    loss={loss},",
             "    metrics=['accuracy'],",
             ")",
         ]
@@ -383,5 +415,7 @@ def to_code(layers: list[LayerSpec], compile_spec: CompileSpec | None = None) ->
                 "# learning-rate schedule: pass callbacks=[lr_schedule] to model.fit",
                 f"lr_schedule = tf.keras.callbacks.LearningRateScheduler({c.schedule.code()})",
             ]
+        if c.shift:
+            lines.append(f"# augmentation: move each training image by up to {c.shift} pixel(s)")
         lines += [f"BATCH_SIZE = {c.batch_size}", f"EPOCHS = {c.epochs}"]
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ kernel stays free to handle Stop and Pause clicks.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Sequence
@@ -160,6 +161,8 @@ class Trainer:
             from .fast import FastRoute
 
             route = self.fast if isinstance(self.fast, FastRoute) else FastRoute.for_device()
+            if not route.shift and self.compile_spec.shift:
+                route = dataclasses.replace(route, shift=self.compile_spec.shift)
             size, steps, _ = route.plan(len(x_train), self.batch_size)
             per_step = route.compile(
                 self.model, self.compile_spec, self.epochs, len(x_train), self.batch_size
@@ -170,7 +173,13 @@ class Trainer:
             self.emitter.samples = steps * size
         else:
             train_ds = make_dataset(
-                x_train, y_train, self.batch_size, training=True, shape=shape, seed=self.seed
+                x_train,
+                y_train,
+                self.batch_size,
+                training=True,
+                shape=shape,
+                seed=self.seed,
+                shift=self.compile_spec.shift,
             )
             test_ds = make_dataset(x_test, y_test, 1000, training=False, shape=shape)
             self.emitter.samples = len(x_train)
@@ -194,6 +203,10 @@ class Trainer:
             )
         finally:
             self.emitter.listeners.pop(0)
+            if self.fast:
+                from .fused import unfuse_batch_norm
+
+                unfuse_batch_norm(self.model)
         seconds = time.perf_counter() - start
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         hist.pop("learning_rate", None)

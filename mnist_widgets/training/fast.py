@@ -12,6 +12,8 @@ What each knob does on this project's machines is measured in ``bench/``:
 - XLA (``jit_compile``) on a GPU only: on CPUs XLA's convolutions are several times slower
   than oneDNN's, which is also why Keras' own ``jit_compile="auto"`` leaves it off there.
 - Mixed precision on a GPU (float16); on a CPU only when asked (bfloat16 needs AMX to pay).
+- Batch normalisation trains through TensorFlow's fused kernel (``fused.py``): the same
+  layers and arithmetic in one op instead of a dozen.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.augment import shift_images
 from ..data.pipeline import scale_images
 from ..errors import TrainingError
-from ..models.spec import CompileSpec, make_optimizer
+from ..models.spec import CompileSpec, make_loss, make_optimizer
+from .fused import fuse_batch_norm
 
 
 def has_gpu() -> bool:
@@ -37,21 +41,30 @@ def has_gpu() -> bool:
 class FastRoute:
     """How the fast route feeds and compiles; ``for_device()`` picks the defaults."""
 
-    steps_per_execution: int = 8
+    steps_per_execution: int | None = None  # None: about images_per_execution per group
+    images_per_execution: int = 2048
     jit_compile: bool = False
     precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16"
-    shift: int = 0  # random translation of up to this many pixels per image, 0 for none
+    shift: int = 0  # random shifts of up to this many pixels; 0: the compile spec's own
     eval_batch_size: int = 2000
+    fuse_batch_norm: bool = True  # train batch norm through the fused kernel (fused.py)
 
     def __post_init__(self) -> None:
-        if self.steps_per_execution < 1 or self.shift < 0 or self.eval_batch_size < 1:
-            raise TrainingError("steps_per_execution and eval_batch_size >= 1, shift >= 0")
+        if (
+            (self.steps_per_execution is not None and self.steps_per_execution < 1)
+            or self.images_per_execution < 1
+            or self.shift < 0
+            or self.eval_batch_size < 1
+        ):
+            raise TrainingError(
+                "steps_per_execution, images_per_execution and eval_batch_size >= 1, shift >= 0"
+            )
 
     @classmethod
     def for_device(cls, **changes) -> FastRoute:
         """XLA, float16 and longer executions on a GPU; oneDNN in float32 on a CPU."""
         if has_gpu():
-            route = cls(steps_per_execution=32, jit_compile=True, precision="mixed_float16")
+            route = cls(images_per_execution=8192, jit_compile=True, precision="mixed_float16")
         else:
             route = cls()
         return dataclasses.replace(route, **changes)
@@ -62,10 +75,14 @@ class FastRoute:
 
         Epochs are whole groups of whole batches: Keras runs a full group even past the end
         of an epoch, so the few images left over are left out, a different few each epoch.
+        Without a fixed ``steps_per_execution`` a group is about ``images_per_execution``
+        images, so the callbacks (stop, pause, the dashboard) hear from a run equally often
+        whatever the batch size: 32 steps of 64, 8 of 256.
         """
         size = min(samples, batch_size)
         whole = max(1, samples // size)
-        group = min(self.steps_per_execution, whole)
+        steps = self.steps_per_execution or max(1, self.images_per_execution // size)
+        group = min(steps, whole)
         return size, whole // group * group, group
 
     def steps_per_epoch(self, samples: int, batch_size: int) -> int:
@@ -123,6 +140,8 @@ class FastRoute:
         _, steps_per_epoch, group = self.plan(samples, batch_size)
         if self.precision != "float32":
             apply_precision(model, self.precision)
+        if self.fuse_batch_norm:
+            fuse_batch_norm(model)
         optimizer = make_optimizer(compile_spec)
         schedule = compile_spec.schedule
         per_step = bool(getattr(schedule, "per_step", False))
@@ -134,7 +153,7 @@ class FastRoute:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(
             optimizer=optimizer,
-            loss="sparse_categorical_crossentropy",
+            loss=make_loss(compile_spec),
             metrics=["accuracy"],
             jit_compile=self.jit_compile,
             steps_per_execution=group,
@@ -160,20 +179,6 @@ def precision(policy: str):
         yield
     finally:
         keras.mixed_precision.set_global_policy(before)
-
-
-def shift_images(batch, pixels: int):
-    """Move each image of a (B, 28, 28, 1) batch by its own random offset of up to ``pixels``
-    in each direction, filling with zeros (black)."""
-    import tensorflow as tf
-
-    count = tf.shape(batch)[0]
-    height, width = batch.shape[1], batch.shape[2]
-    padded = tf.pad(batch, [[0, 0], [pixels, pixels], [pixels, pixels], [0, 0]])
-    rows = tf.random.uniform((count, 1), 0, 2 * pixels + 1, tf.int32) + tf.range(height)[None]
-    cols = tf.random.uniform((count, 1), 0, 2 * pixels + 1, tf.int32) + tf.range(width)[None]
-    padded = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(padded, cols, axis=2, batch_dims=1)
 
 
 def configure_threads(intra: int | None = None, inter: int | None = None) -> bool:

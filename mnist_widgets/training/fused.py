@@ -1,0 +1,93 @@
+"""Batch normalisation through TensorFlow's fused kernel while training.
+
+Keras 3 computes a training-mode ``BatchNormalization`` from separate ops (two reductions for
+the moments, then the normalisation), and so does its gradient. TensorFlow has one kernel for
+the whole forward pass and one for its gradient (``FusedBatchNormV3``, oneDNN on CPUs, cuDNN
+on GPUs). ``fuse_batch_norm(model)`` makes the model's eligible batch-norm layers use it while
+training: same layers, same weights, same arithmetic (the moving variance is kept as Keras
+keeps it, without Bessel's correction), so it is a change of how the model is computed, like
+XLA's fusion, not of the model. Inference and every case the kernel does not cover (another
+backend, renorm, synchronised statistics, masks, an axis other than the last, a compute
+dtype other than float32: on a GPU XLA fuses those anyway) go through Keras' own code.
+``unfuse_batch_norm`` puts the layers back as they were.
+
+Measured side by side (bench/README.md): ``cnn-batchnorm`` at batch 64 trains about 8-10%
+faster on this project's 2-core CPU, the leaner ``cnn-fast`` at batch 256 about 18%.
+"""
+
+from __future__ import annotations
+
+# The smallest epsilon the fused kernel accepts (TensorFlow raises it to this value).
+_MIN_EPSILON = 1.001e-5
+
+
+def _batch_norm_layers(model) -> list:
+    import keras
+
+    flatten = getattr(model, "_flatten_layers", None)
+    layers = flatten(include_self=False, recursive=True) if flatten else model.layers
+    return [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def can_fuse(layer) -> bool:
+    """True when ``layer``'s training pass can go through the fused kernel (its input's rank,
+    2 or 4 with the channels last, is checked at each call)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return False
+    return (
+        not layer.renorm
+        and not getattr(layer, "synchronized", False)
+        and layer.epsilon >= _MIN_EPSILON
+        and layer.compute_dtype == "float32"
+    )
+
+
+def fuse_batch_norm(model) -> int:
+    """Route each eligible batch-norm layer's training pass through the fused kernel;
+    returns how many layers now use it."""
+    count = 0
+    for layer in _batch_norm_layers(model):
+        if can_fuse(layer):
+            layer.call = _fused_call.__get__(layer)
+            count += 1
+    return count
+
+
+def unfuse_batch_norm(model) -> None:
+    """Undo ``fuse_batch_norm``: the layers compute with Keras' own code again."""
+    for layer in _batch_norm_layers(model):
+        if "call" in vars(layer):
+            del layer.call
+
+
+def _fused_call(self, inputs, training=None, mask=None):
+    """``BatchNormalization.call`` with the training pass in one fused kernel."""
+    import tensorflow as tf
+
+    keras_call = type(self).call
+    rank = len(inputs.shape)
+    if (
+        not (training and self.trainable)
+        or mask is not None
+        or rank not in (2, 4)
+        or self.axis not in (-1, rank - 1)
+    ):
+        return keras_call(self, inputs, training=training, mask=mask)
+    channels = inputs.shape[-1]
+    x = inputs if rank == 4 else tf.reshape(inputs, (-1, 1, 1, channels))
+    gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones((channels,), tf.float32)
+    beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros((channels,), tf.float32)
+    y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+        x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
+    )
+    # The kernel returns the unbiased variance; Keras' moving variance uses the biased one.
+    count = tf.cast(tf.size(x) // channels, tf.float32)
+    variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
+    momentum = self.momentum
+    self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+    self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
+    if rank != 4:
+        y = tf.reshape(y, tf.shape(inputs))
+    return tf.cast(y, self.compute_dtype)
