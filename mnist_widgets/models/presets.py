@@ -244,13 +244,13 @@ EXTRA_PRESETS["cnn-fast"] = Preset(
     "Lean CNN for speed",
     "A third of cnn-batchnorm's work per image: every conv has stride 2; batch 256, Adam "
     "with short memories (betas 0.7, 0.9), label smoothing 0.1, random shifts of 1 pixel, "
-    "and a per-step rate: a one-epoch opening cycle (about 99% after it), then one cycle "
-    "over the other four. Ends above 99.5% (bench/README.md).",
+    "and a per-step rate: an opening cycle of two thirds of an epoch (about 99% after it), "
+    "then one cycle over the rest of the five epochs. Ends above 99.5% (bench/README.md).",
     _fast_layers(),
     CompileSpec(
         "adam",
         0.01,
-        OneCycle(0.01, 5, warmup=0.2, start_div=25, opening=1),
+        OneCycle(0.01, 5, warmup=0.2, start_div=25, opening=0.67),
         256,
         5,
         label_smoothing=0.1,
