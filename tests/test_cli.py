@@ -40,7 +40,7 @@ def test_train_takes_the_fast_route(tmp_path):
         "--preset",
         "cnn-fast",
         "--epochs",
-        "1",
+        "2",
         "--limit",
         "4096",
         "--out",

@@ -4,6 +4,8 @@ with ``fast=`` (events and stop still work when steps run in groups)."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -105,9 +107,16 @@ def test_shifts_move_each_image_by_at_most_the_given_pixels():
     assert np.abs(offsets).max() <= 2 and len({tuple(o) for o in offsets}) > 5
 
 
-def test_fast_trainer_learns_and_counts_images_per_group(small_mnist):
+def test_fast_trainer_learns_and_counts_images_per_group(small_mnist, tmp_path):
+    import keras
+
     model = build_model("cnn-fast")
-    events = []
+    events, steps_run = [], []
+
+    class CountSteps(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            steps_run.append(int(self.model.optimizer.iterations))
+
     trainer = Trainer(
         model,
         get_preset("cnn-fast").compile,
@@ -115,6 +124,7 @@ def test_fast_trainer_learns_and_counts_images_per_group(small_mnist):
         epochs=2,
         seed=1,
         listeners=[events.append],
+        callbacks=[CountSteps()],
         fast=FastRoute(steps_per_execution=4, shift=1),
     )
     result = trainer.run()
@@ -124,11 +134,39 @@ def test_fast_trainer_learns_and_counts_images_per_group(small_mnist):
     assert [e.batch for e in batches][:3] == [3, 7, 11]  # hooks fire once per group
     steps = 20  # 23 whole batches, cut to whole groups of 4
     assert batches[-1].batch == steps - 1
-    assert int(model.optimizer.iterations) == 2 * steps  # no step past an epoch's end
+    assert steps_run == [2 * steps]  # no step past an epoch's end
     # images per second counts every image of the group, not one batch per call
     assert batches[-1].images_per_second * batches[-1].elapsed > 256 * (steps - 1) * 0.5
     rates = result.learning_rates
     assert rates[0] == pytest.approx(0.0004, rel=1e-3) and rates[1] > rates[0]  # per step
+    # left compiled with Keras' own loss and rate: the saved file loads without the kit
+    assert model.loss == "sparse_categorical_crossentropy"
+    assert not any("call" in vars(layer) for layer in model.layers)  # batch norm unfused
+    path = tmp_path / "fast.keras"
+    model.save(path)
+    script = (
+        "import sys, keras, numpy as np; m = keras.models.load_model(sys.argv[1]); "
+        "assert m.compiled and not any(k.startswith('mnist_widgets') for k in sys.modules); "
+        "np.save(sys.argv[2], m.predict(np.load(sys.argv[3]), verbose=0))"
+    )
+    images = small_mnist[1][0][:16].astype("float32")[..., None] / 255.0
+    np.save(tmp_path / "x.npy", images)
+    subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            script,
+            str(path),
+            str(tmp_path / "p.npy"),
+            str(tmp_path / "x.npy"),
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
+    np.testing.assert_allclose(
+        np.load(tmp_path / "p.npy"), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_fast_trainer_stops_from_a_listener(small_mnist):

@@ -345,6 +345,42 @@ def compile_model(model, compile_spec: CompileSpec):
     return model
 
 
+def portable_compile(model) -> bool:
+    """Recompile ``model`` with Keras' own loss and a constant rate (the current one) when it
+    was compiled with the kit's loss or per-step schedule, so that ``model.save()`` files load
+    with plain ``keras.models.load_model`` anywhere. Returns True when it recompiled.
+
+    The optimizer's state starts afresh; the engine calls this when a run has ended.
+    """
+    import keras
+
+    def ours(obj) -> bool:
+        return type(obj).__module__.startswith("mnist_widgets.")
+
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return False
+    schedule = getattr(optimizer, "_learning_rate", None)
+    custom_rate = isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule) and ours(
+        schedule
+    )
+    loss = getattr(model, "loss", None)
+    custom_loss = loss is not None and not isinstance(loss, str) and ours(loss)
+    if not (custom_rate or custom_loss):
+        return False
+    config = optimizer.get_config()
+    if custom_rate:
+        config["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    model.compile(
+        optimizer=type(optimizer).from_config(config),
+        loss="sparse_categorical_crossentropy" if custom_loss else loss,
+        metrics=["accuracy"],
+        steps_per_execution=model.steps_per_execution,
+        jit_compile=model.jit_compile,
+    )
+    return True
+
+
 # parameters whose default here differs from Keras' own default: the code always spells them out
 _ALWAYS_WRITTEN = {("Conv2D", "padding"), ("MaxPooling2D", "strides")}
 

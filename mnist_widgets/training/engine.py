@@ -18,7 +18,7 @@ import numpy as np
 from ..data.loading import load_data
 from ..data.pipeline import make_dataset
 from ..errors import TrainingError
-from ..models.spec import CompileSpec, compile_model
+from ..models.spec import CompileSpec, compile_model, portable_compile
 from .control import NanGuard, TrainingControl
 from .device import describe_device
 from .events import EventEmitter, Listener
@@ -216,6 +216,7 @@ class Trainer:
         test_loss = test_acc = None
         if self.evaluate:
             test_loss, test_acc = (float(v) for v in self.model.evaluate(test_ds, verbose=0)[:2])
+        portable_compile(self.model)  # saved files then load without the kit
         message = self.nan_guard.message or (
             "stopped by the user" if stop_reason == "user" else "finished"
         )
