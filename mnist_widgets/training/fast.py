@@ -105,7 +105,7 @@ class FastRoute:
         x = tf.constant(scale_images(images, (28, 28, 1)))
         y = tf.constant(np.asarray(labels, dtype=np.int64))
         samples = len(images)
-        size, steps, _ = self.plan(samples, batch_size)
+        size, steps, group = self.plan(samples, batch_size)
         base = tf.constant(0 if seed is None else int(seed), tf.int64)
         shift = self.shift
 
@@ -122,7 +122,8 @@ class FastRoute:
             return tf.reshape(batch, (-1, *shape)), tf.gather(y, index)
 
         dataset = tf.data.Dataset.counter().flat_map(one_epoch)
-        return dataset.map(take, num_parallel_calls=1).prefetch(2)
+        # a whole group of batches ready ahead: each call into TensorFlow takes ``group``
+        return dataset.map(take, num_parallel_calls=1).prefetch(max(2, group))
 
     def test_dataset(self, images: np.ndarray, labels: np.ndarray, shape: tuple[int, ...]):
         import tensorflow as tf
