@@ -80,10 +80,6 @@ class OneCycle:
             return self._cycle(epoch / self.opening)
         return self._cycle((epoch - self.opening) / (self.epochs - self.opening))
 
-    def at(self, progress: float) -> float:
-        """The rate at ``progress`` in [0, 1] of the whole run."""
-        return self(min(max(float(progress), 0.0), 1.0) * self.epochs)
-
     def values(self, epochs: int) -> list[float]:
         """The learning rate at the start of each epoch, for plotting."""
         return [self(e) for e in range(epochs)]

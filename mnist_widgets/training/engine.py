@@ -157,6 +157,7 @@ class Trainer:
         shape = input_shape_of(self.model)
         fit_args: dict = {}
         per_step = False
+        route = None
         if self.fast:
             from .fast import FastRoute
 
@@ -203,10 +204,8 @@ class Trainer:
             )
         finally:
             self.emitter.listeners.pop(0)
-            if self.fast:
-                from .fused import unfuse_batch_norm
-
-                unfuse_batch_norm(self.model)
+            if route is not None:
+                route.release(self.model)
         seconds = time.perf_counter() - start
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         hist.pop("learning_rate", None)

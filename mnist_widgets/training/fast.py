@@ -28,7 +28,7 @@ from ..data.augment import shift_images
 from ..data.pipeline import scale_images
 from ..errors import TrainingError
 from ..models.spec import CompileSpec, make_loss, make_optimizer
-from .fused import fuse_batch_norm
+from .fused import fuse_batch_norm, unfuse_batch_norm
 
 
 def has_gpu() -> bool:
@@ -160,6 +160,11 @@ class FastRoute:
             steps_per_execution=group,
         )
         return per_step
+
+    def release(self, model) -> None:
+        """Undo what ``compile`` changed in the layers when a run ends (the fused kernel)."""
+        if self.fuse_batch_norm:
+            unfuse_batch_norm(model)
 
 
 def apply_precision(model, policy: str) -> None:
