@@ -267,3 +267,32 @@ def test_compile_spec_passes_adam_betas_and_refuses_them_elsewhere():
         CompileSpec("sgd", 0.01, betas=(0.7, 0.9))
     with pytest.raises(ModelSpecError):
         CompileSpec("adam", 0.01, betas=(0.7, 1.0))
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("prebuilt", [True, False])
+def test_the_train_step_is_traced_once_when_built_before_tracing(
+    small_mnist, monkeypatch, fast, prebuilt
+):
+    import mnist_widgets.training.engine as engine
+
+    if not prebuilt:  # what Keras does alone: its first trace creates variables, so twice
+        monkeypatch.setattr(engine, "build_before_tracing", lambda model, dataset: None)
+    name = "cnn-fast" if fast else "dense"
+    model = build_model(name)
+    traces = []
+    keras_step = model.train_step
+
+    def counted_step(data):
+        traces.append(1)
+        return keras_step(data)
+
+    model.train_step = counted_step
+    (x, y), (xt, yt) = small_mnist
+    data = ((x[:1024], y[:1024]), (xt[:256], yt[:256]))
+    preset = get_preset(name)
+    result = Trainer(
+        model, preset.compile, data=data, epochs=1, seed=2, validate=False, fast=fast
+    ).run()
+    assert result.epochs_run == 1 and np.isfinite(result.history["loss"][0])
+    assert len(traces) == (1 if prebuilt else 2)

@@ -22,6 +22,7 @@ from ..models.spec import CompileSpec, compile_model, portable_compile
 from .control import NanGuard, TrainingControl
 from .device import describe_device
 from .events import EventEmitter, Listener
+from .fast import build_before_tracing
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -184,6 +185,7 @@ class Trainer:
             )
             test_ds = make_dataset(x_test, y_test, 1000, training=False, shape=shape)
             self.emitter.samples = len(x_train)
+        build_before_tracing(self.model, train_ds)
         callbacks = [self.control, self.nan_guard]
         rates: list[float] = []
         self.emitter.listeners.insert(0, lambda e: _record_rate(e, rates))
