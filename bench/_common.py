@@ -151,6 +151,27 @@ class Record:
     def train_seconds(self) -> float:
         return self.points[-1].seconds if self.points else 0.0
 
+    def pauses(self, factor: float = 3.0) -> list[tuple[Point, Point, float]]:
+        """Intervals between evaluations that took over ``factor`` times the median time per
+        training image: (before, after, extra seconds beyond the median rate).
+
+        On a shared machine a run sometimes stops for seconds at a time; these lines say where,
+        so a ratio can be read with and without them.
+        """
+        steps = [
+            (a, b, (b.seconds - a.seconds) / (b.images - a.images))
+            for a, b in zip(self.points, self.points[1:], strict=False)
+            if b.images > a.images
+        ]
+        if len(steps) < 3:
+            return []
+        typical = median([rate for _, _, rate in steps])
+        return [
+            (a, b, (rate - typical) * (b.images - a.images))
+            for a, b, rate in steps
+            if rate > factor * typical
+        ]
+
 
 def accuracy_clock(
     evaluate: TestAccuracy,

@@ -146,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{seconds(rec.first(0.995))} | {rec.final:.2%} | {rec.train_seconds:.1f} s | "
             f"{rec.stopped} |"
         )
+    for rec in fast + ([reference] if reference else []):
+        for before, after, extra in rec.pauses():
+            print(
+                f"pause: {rec.name} seed {rec.seed} took {after.seconds - before.seconds:.1f} s "
+                f"from {before.seconds:.1f} s to {after.seconds:.1f} s, {extra:.1f} s more than "
+                f"its median rate (times above include it)"
+            )
     ok = True
     for threshold in THRESHOLDS:
         # a seed that never got there counts as slower than all the others

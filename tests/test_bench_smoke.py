@@ -51,3 +51,21 @@ def test_engine_vs_fit_times_every_variant(capsys):
 def test_autograde_grades_a_blank_submission_zero(capsys):
     out = run_bench("autograde", capsys)
     assert "score 0/" in out
+
+
+def test_records_name_the_pauses_inside_a_run():
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    from _common import Point, Record
+
+    steady = Record("reference", 1)
+    seconds = 0.0
+    for i in range(1, 10):
+        seconds += 3.3 if i != 7 else 22.2
+        steady.points.append(Point(seconds, i * 10000, 0.99))
+    (before, after, extra), *others = steady.pauses()
+    assert not others and (before.images, after.images) == (60000, 70000)
+    assert extra == pytest.approx(22.2 - 3.3)
+    steady.points[6] = Point(steady.points[5].seconds + 3.4, 70000, 0.99)
+    assert [p for p in steady.pauses() if p[1].images == 70000] == []
+    assert Record("fast", 1, steady.points[:3]).pauses() == []  # too few to judge
