@@ -296,3 +296,34 @@ def test_the_train_step_is_traced_once_when_built_before_tracing(
     ).run()
     assert result.epochs_run == 1 and np.isfinite(result.history["loss"][0])
     assert len(traces) == (1 if prebuilt else 2)
+
+
+def test_fast_route_updates_with_the_fused_adam_and_releases_it(small_mnist, monkeypatch):
+    import tensorflow as tf
+
+    kernels = []
+    fused_kernel = tf.raw_ops.ResourceApplyAdam
+
+    def counted(**kwargs):
+        kernels.append(kwargs["var"])
+        return fused_kernel(**kwargs)
+
+    monkeypatch.setattr(tf.raw_ops, "ResourceApplyAdam", counted)
+    import mnist_widgets.training.fast as fast
+
+    optimizers = []
+    fuse = fast.fuse_adam
+    monkeypatch.setattr(fast, "fuse_adam", lambda opt: optimizers.append(opt) or fuse(opt))
+    (x, y), test = small_mnist
+    model = build_model("cnn-fast")
+    Trainer(
+        model,
+        get_preset("cnn-fast").compile,
+        data=((x[:1024], y[:1024]), test),
+        epochs=1,
+        validate=False,
+        evaluate=False,
+        fast=True,
+    ).run()
+    assert len(kernels) == len(model.trainable_variables)  # traced once, one per variable
+    assert len(optimizers) == 1 and "update_step" not in vars(optimizers[0])  # released

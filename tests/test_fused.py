@@ -155,3 +155,21 @@ def test_optimizers_the_kernel_cannot_take_keep_keras_code():
     ):
         assert not fuse_adam(optimizer)
         assert "update_step" not in vars(optimizer)
+
+
+def test_fused_adam_leaves_updates_under_a_strategy_to_keras():
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        optimizer = keras.optimizers.Adam(0.01)
+        variables = [keras.Variable(np.ones((3, 2), "float32"))]
+        optimizer.build(variables)
+    assert fuse_adam(optimizer)
+
+    @tf.function
+    def step():
+        strategy.run(lambda: optimizer.apply_gradients([(tf.ones((3, 2)), variables[0])]))
+
+    ops = [op.type for op in step.get_concrete_function().graph.get_operations()]
+    step()
+    assert "ResourceApplyAdam" not in ops
+    np.testing.assert_allclose(variables[0].numpy(), 1 - 0.01, rtol=1e-5)

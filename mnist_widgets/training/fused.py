@@ -19,7 +19,8 @@ corrections, a square root, a division). ``fuse_adam(optimizer)`` makes an ``Ada
 ``AdamW``: its decay is applied before the update) do it with ``ResourceApplyAdam``, the one
 kernel Keras 2 used: the same formula in the same order. Only rounding differs: the kernel
 forms 1 - beta in float32, which moves 1 - 0.999 by 1.3e-5 of itself (float32's spacing).
-``unfuse_adam`` undoes it. Gradients Keras gives as slices, and AMSGrad, keep Keras' code.
+``unfuse_adam`` undoes it. AMSGrad, gradients given as slices and updates under a
+distribution strategy keep Keras' code.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ def _fused_adam_step(self, gradient, variable, learning_rate):
     """``Adam.update_step`` in one kernel: m, v and the variable updated in place."""
     import tensorflow as tf
 
-    if isinstance(gradient, tf.IndexedSlices):
+    if isinstance(gradient, tf.IndexedSlices) or tf.distribute.has_strategy():
+        # slices, and mirrored variables under a strategy: Keras' own update
         return type(self).update_step(self, gradient, variable, learning_rate)
     dtype = variable.dtype
     step = tf.cast(self.iterations + 1, dtype)
