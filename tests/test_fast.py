@@ -327,3 +327,15 @@ def test_fast_route_updates_with_the_fused_adam_and_releases_it(small_mnist, mon
     ).run()
     assert len(kernels) == len(model.trainable_variables)  # traced once, one per variable
     assert len(optimizers) == 1 and "update_step" not in vars(optimizers[0])  # released
+
+
+def test_fast_pipelines_run_without_autotuning(small_mnist):
+    # nothing in them to tune; its thread made fit's return wait seconds for it
+    (x, y), (xt, yt) = small_mnist
+    route = FastRoute()
+    train = route.train_dataset(x[:512], y[:512], 64, (28, 28, 1), seed=1)
+    test = route.test_dataset(xt[:100], yt[:100], (28, 28, 1))
+    for dataset in (train, test):
+        assert dataset.options().autotune.enabled is False
+    images, labels = next(iter(train))
+    assert images.shape == (64, 28, 28, 1) and labels.shape == (64,)

@@ -125,14 +125,16 @@ class FastRoute:
 
         dataset = tf.data.Dataset.counter().flat_map(one_epoch)
         # a whole group of batches ready ahead: each call into TensorFlow takes ``group``
-        return dataset.map(take, num_parallel_calls=1).prefetch(max(2, group))
+        dataset = dataset.map(take, num_parallel_calls=1).prefetch(max(2, group))
+        return dataset.with_options(fixed_pipeline_options())
 
     def test_dataset(self, images: np.ndarray, labels: np.ndarray, shape: tuple[int, ...]):
         import tensorflow as tf
 
         x = scale_images(images, shape)
         y = np.asarray(labels, dtype=np.int64)
-        return tf.data.Dataset.from_tensor_slices((x, y)).batch(self.eval_batch_size).prefetch(2)
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(self.eval_batch_size)
+        return dataset.prefetch(2).with_options(fixed_pipeline_options())
 
     # -- model ----------------------------------------------------------------------------------
     def compile(
@@ -173,6 +175,18 @@ class FastRoute:
         optimizer = getattr(model, "optimizer", None)
         if self.fuse_optimizer and optimizer is not None:
             unfuse_adam(getattr(optimizer, "inner_optimizer", optimizer))
+
+
+def fixed_pipeline_options():
+    """tf.data options for a pipeline whose parallelism and buffers are all fixed: no
+    autotuning. Autotuning has nothing to tune there, and its background thread made
+    deleting the iterator, when ``fit`` returns, wait up to about 2.5 s for the thread's
+    next wake-up (seen in one run of two on this project's CPU; bench/README.md)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 
 def build_before_tracing(model, dataset) -> None:
