@@ -189,31 +189,6 @@ def fixed_pipeline_options():
     return options
 
 
-def build_before_tracing(model, dataset) -> None:
-    """Create the optimizer's and the metrics' variables now, from ``dataset``'s element spec.
-
-    TensorFlow traces a function a second time when its first trace created variables, and
-    Keras creates these lazily inside the first trace of its train function: built here, the
-    first step traces once (about 0.7 s sooner on this project's CPU, bench/README.md). Keras
-    builds them the same way before tracing under a distribution strategy; where its private
-    ``_symbolic_build`` is missing or changed, ``fit`` simply builds them itself.
-    """
-    import tensorflow as tf
-
-    build = getattr(model, "_symbolic_build", None)
-    specs = dataset.element_spec
-    if build is None or not isinstance(specs, tuple) or len(specs) < 2:
-        return
-
-    def zeros(spec):
-        return tf.zeros([1 if d is None else d for d in spec.shape], spec.dtype)
-
-    try:
-        build(data_batch=(zeros(specs[0]), zeros(specs[1]), None))
-    except (TypeError, AttributeError):  # another Keras: fit builds them when it traces
-        return
-
-
 def apply_precision(model, policy: str) -> None:
     """Compute in ``policy`` (weights stay float32); the last layer keeps float32 so that the
     softmax and the loss are exact."""
