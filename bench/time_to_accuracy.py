@@ -5,9 +5,9 @@ the kit's fast route, side by side in one run.
     tf.data cache / shuffle 5000 / batch 64 / prefetch, ``model.fit``, Adam,
     ``LearningRateScheduler(0.01 * 0.666**epoch)``; stopped at 99.5% or at the cap.
 (b) fast: the kit's training engine (``Trainer(fast=FastRoute)``) with the ``cnn-fast``
-    preset (lean CNN, batch 256, Adam per step under a one-epoch opening cycle then one main
-    cycle, label smoothing, random shifts of 1 pixel), run to the end of its planned epochs,
-    for several seeds.
+    preset (lean CNN, batch 256, Adam per step under an opening cycle of two thirds of an
+    epoch then one main cycle, label smoothing, random shifts of 1 pixel), run to the end of
+    its planned epochs, for several seeds.
 
 Both are evaluated on the full 10,000 test images every ``--eval-every`` training images by
 the same compiled function; the clock stops during each evaluation. Times count from the

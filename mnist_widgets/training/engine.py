@@ -256,7 +256,7 @@ def build_before_tracing(model, dataset) -> None:
     try:
         build(data_batch=(zeros(specs[0]), zeros(specs[1]), None))
     except (TypeError, AttributeError):  # another Keras: fit builds them when it traces
-        return
+        pass
 
 
 def _record_rate(event, rates: list[float]) -> None:

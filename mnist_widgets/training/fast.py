@@ -180,8 +180,8 @@ class FastRoute:
 def fixed_pipeline_options():
     """tf.data options for a pipeline whose parallelism and buffers are all fixed: no
     autotuning. Autotuning has nothing to tune there, and its background thread made
-    deleting the iterator, when ``fit`` returns, wait up to about 2.5 s for the thread's
-    next wake-up (seen in one run of two on this project's CPU; bench/README.md)."""
+    deleting the iterator, when ``fit`` returns, wait 2.4-3.0 s for the thread's
+    next wake-up (about one run in three on this project's CPU; bench/README.md)."""
     import tensorflow as tf
 
     options = tf.data.Options()
