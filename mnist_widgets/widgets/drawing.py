@@ -19,6 +19,7 @@ from ..data.preprocess import to_mnist
 from ..errors import DataError
 from ..evaluation import NUM_CLASSES, model_input_shape, predict_probabilities
 from .sprites import digit_png
+from .styles import with_stylesheet
 
 BAR_COLOUR = "steelblue"
 TOP_COLOUR = "darkorange"
@@ -110,7 +111,8 @@ class DrawingPad(widgets.VBox):
         right = widgets.VBox(
             [self.chart, widgets.HTML("28x28, as the model gets it:"), self.preview]
         )
-        super().__init__([widgets.HBox([left, right])], **kwargs)
+        super().__init__(with_stylesheet([widgets.HBox([left, right])]), **kwargs)
+        self.add_class("mnist-widget")
 
     # -- mouse handlers (ipycanvas calls them with pixel coordinates) ---------------------
     def on_mouse_down(self, x: float, y: float) -> None:
@@ -258,9 +260,11 @@ class DrawingPad(widgets.VBox):
 
     def _answer_html(self) -> str:
         if self.prediction is None:
-            return "<span style='color:gray'>draw a digit</span>"
+            return "<span class='mnist-drawing-hint'>draw a digit</span>"
         p = self.probabilities[self.prediction]
-        return f"<span style='font-size:1.4em'>It's a <b>{self.prediction}</b></span> ({p:.0%})"
+        return (
+            f"<span class='mnist-drawing-answer'>It's a <b>{self.prediction}</b></span> ({p:.0%})"
+        )
 
 
 def _pen_for(image):
