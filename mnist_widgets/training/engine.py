@@ -1,16 +1,17 @@
 """The training engine: fits any Keras model with a preset's settings.
 
 It reports through Keras callbacks and plain events and knows nothing of widgets. Training
-can run on the calling thread (``run``) or on a worker thread (``start``), so a notebook
-kernel stays free to handle Stop and Pause clicks.
+can run on the calling thread (``run``) or on a worker thread (``start``, a
+``concurrent.futures`` future), so a notebook kernel stays free to handle Stop and Pause
+clicks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,6 @@ from ..data.loading import load_data
 from ..data.pipeline import make_dataset
 from ..errors import TrainingError
 from ..models.spec import CompileSpec, compile_model, portable_compile
-from .control import NanGuard, TrainingControl
 from .device import describe_device
 from .events import EventEmitter, Listener
 
@@ -60,6 +60,9 @@ class Trainer:
     ``fast=True`` (or a ``FastRoute``) feeds in-memory tensors in groups of steps and
     compiles the model afresh for the device (see ``fast.py``); batch hooks, and so stop and
     pause, then act every ``steps_per_execution`` steps.
+
+    Outputs listen through ``listeners`` (called with each ``TrainingEvent``) and read
+    ``history``; ``control`` is the run's one Stop/Pause and ``nan_guard`` its NaN guard.
     """
 
     def __init__(
@@ -96,11 +99,22 @@ class Trainer:
         self.validate = validate
         self.evaluate = evaluate
         self.fast = fast
-        self.control = TrainingControl()
-        self.nan_guard = NanGuard()
         self.result: TrainingResult | None = None
-        self.error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._future: Future | None = None
+
+    @property
+    def history(self):
+        """The run's per-batch and per-epoch series (``History``), filled as it trains."""
+        return self.emitter.history
+
+    @property
+    def control(self):
+        """The run's Stop/Pause (``TrainingControl``)."""
+        return self.emitter.control
+
+    @property
+    def nan_guard(self):
+        return self.emitter.nan_guard
 
     # -- control, from any thread -------------------------------------------------------
     def stop(self) -> None:
@@ -114,30 +128,25 @@ class Trainer:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._future is not None and not self._future.done()
 
     # -- running --------------------------------------------------------------------------
-    def start(self) -> threading.Thread:
-        """Train on a worker thread; ``wait()`` returns the result."""
+    def start(self) -> Future:
+        """Train on a worker thread; ``wait()`` (or the returned future) gives the result."""
         if self.running:
             raise TrainingError("training is already running")
-
-        def work() -> None:
-            try:
-                self.run()
-            except BaseException as exc:  # kept for wait(), never lost silently
-                self.error = exc
-
-        self._thread = threading.Thread(target=work, name="mnist-widgets-training", daemon=True)
-        self._thread.start()
-        return self._thread
+        self.control.reset()
+        self._future = run_in_background(self._run, "mnist-widgets-training")
+        return self._future
 
     def wait(self, timeout: float | None = None) -> TrainingResult | None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self.error is not None:
-            raise self.error
-        return self.result
+        """The result of ``start``'s run (raising what it raised); None if never started.
+
+        Raises ``TimeoutError`` when ``timeout`` seconds pass first.
+        """
+        if self._future is None:
+            return self.result
+        return self._future.result(timeout)
 
     def _splits(self) -> tuple[Split, Split]:
         (x_train, y_train), (x_test, y_test) = self.data or load_data(self.dataset)
@@ -147,10 +156,13 @@ class Trainer:
 
     def run(self) -> TrainingResult:
         """Train on this thread and return the result."""
+        self.control.reset()
+        return self._run()
+
+    def _run(self) -> TrainingResult:
         import keras
 
         seed_everything(self.seed)
-        self.control.reset()
         if getattr(self.model, "optimizer", None) is None or not self.model.compiled:
             compile_model(self.model, self.compile_spec)
         (x_train, y_train), (x_test, y_test) = self._splits()
@@ -185,9 +197,7 @@ class Trainer:
             test_ds = make_dataset(x_test, y_test, 1000, training=False, shape=shape)
             self.emitter.samples = len(x_train)
         build_before_tracing(self.model, train_ds)
-        callbacks = [self.control, self.nan_guard]
-        rates: list[float] = []
-        self.emitter.listeners.insert(0, lambda e: _record_rate(e, rates))
+        callbacks = []
         if self.compile_spec.schedule is not None and not per_step:
             callbacks.append(keras.callbacks.LearningRateScheduler(self.compile_spec.schedule))
         callbacks += [self.emitter, *self.callbacks]
@@ -204,15 +214,12 @@ class Trainer:
                 **fit_args,
             )
         finally:
-            self.emitter.listeners.pop(0)
             if route is not None:
                 route.release(self.model)
         seconds = time.perf_counter() - start
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         hist.pop("learning_rate", None)
-        stop_reason = (
-            "nan" if self.nan_guard.message else ("user" if self.control.stop_requested else None)
-        )
+        stop_reason = self.emitter.stop_reason
         test_loss = test_acc = None
         if self.evaluate:
             test_loss, test_acc = (float(v) for v in self.model.evaluate(test_ds, verbose=0)[:2])
@@ -229,7 +236,7 @@ class Trainer:
             message=message,
             seconds=seconds,
             device=device,
-            learning_rates=rates,
+            learning_rates=list(self.history.learning_rates),
         )
         return self.result
 
@@ -259,9 +266,13 @@ def build_before_tracing(model, dataset) -> None:
         pass
 
 
-def _record_rate(event, rates: list[float]) -> None:
-    if event.kind == "epoch_begin" and event.learning_rate is not None:
-        rates.append(event.learning_rate)
+def run_in_background(work, name: str) -> Future:
+    """Call ``work()`` on a new worker thread; the future holds what it returns or raises."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    try:
+        return executor.submit(work)
+    finally:
+        executor.shutdown(wait=False)  # the thread ends with the work
 
 
 def train_preset(
