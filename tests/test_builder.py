@@ -12,7 +12,7 @@ import traitlets
 
 from mnist_widgets.data.pipeline import scale_images
 from mnist_widgets.errors import ModelSpecError, PresetError
-from mnist_widgets.models import PRESETS, CompileSpec, ExponentialDecay, build, build_model
+from mnist_widgets.models import PRESETS, EpochDecay, TrainingRecipe, build, build_model
 from mnist_widgets.models.spec import LAYER_KINDS
 from mnist_widgets.widgets.builder import LayerBuilder, parse_shape
 
@@ -59,7 +59,7 @@ def test_every_preset_round_trips(name):
     assert builder.preset == name and builder.preset_menu.value == name
     assert builder.total_params == reference.count_params()
     assert builder.trainable_params == trainable
-    assert builder.compile_spec == PRESETS[name].compile
+    assert builder.compile_spec == PRESETS[name].recipe
     # per-layer counts agree with Keras (the builder also lists the Input row)
     assert [s["params"] for s in builder.summary[1:]] == [
         layer.count_params() for layer in reference.layers
@@ -87,7 +87,7 @@ def test_preset_menu_loads_any_preset_and_shows_custom_after_an_edit():
     assert builder.preset == "cnn"
     assert builder.layers == [layer.to_dict() for layer in PRESETS["cnn"].layers]
     assert builder.total_params == build_model("cnn").count_params()
-    assert builder.compile_spec == PRESETS["cnn"].compile
+    assert builder.compile_spec == PRESETS["cnn"].recipe
     assert 'Model: "<b>cnn</b>"' in builder.table_view.value
 
     builder.set_param(5, "units", 50)
@@ -213,7 +213,7 @@ def test_compile_settings_make_the_compile_spec_code_and_model():
     by_name["batch size"].value = 32
     by_name["epochs"].value = 3
 
-    assert builder.compile_spec == CompileSpec("sgd", 0.001, ExponentialDecay(0.05, 0.5), 32, 3)
+    assert builder.compile_spec == TrainingRecipe("sgd", 0.001, EpochDecay(0.05, 0.5), 32, 3)
     assert "SGD(learning_rate=0.05)" in builder.code
     assert "lambda epoch: 0.05 * 0.5 ** epoch" in builder.code
     assert "BATCH_SIZE = 32" in builder.code and "EPOCHS = 3" in builder.code

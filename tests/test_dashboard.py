@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 from mnist_widgets.errors import TrainingError
-from mnist_widgets.models import CompileSpec, get_preset
-from mnist_widgets.models.spec import build
+from mnist_widgets.models import TrainingRecipe, build, get_preset
 from mnist_widgets.training import Trainer
 from mnist_widgets.widgets.dashboard import TrainingDashboard, downsample
 from mnist_widgets.widgets.dashboard.controls import WARNING_CLASS
@@ -293,7 +292,7 @@ def test_the_engine_feeds_the_dashboard_from_one_history(engine_data):
     keras.utils.set_random_seed(0)
     trainer = Trainer(
         build(preset.layers),
-        preset.compile,
+        preset.recipe,
         data=engine_data,
         epochs=2,
         batch_size=100,
@@ -317,7 +316,7 @@ def test_the_engine_feeds_the_dashboard_from_one_history(engine_data):
     assert result.history["val_loss"] == trainer.history.epoch_values("val_loss")
     assert np.allclose(dashboard.charts.loss_marks["validation"].y, result.history["val_loss"])
     assert result.learning_rates == trainer.history.learning_rates
-    schedule = preset.compile.schedule
+    schedule = preset.recipe.schedule
     planned = [schedule.rate_at(epoch) for epoch in (0, 1)]
     assert np.allclose(result.learning_rates, planned)
     rate_marks = dashboard.charts.rate_marks
@@ -333,24 +332,28 @@ def test_the_engine_feeds_the_dashboard_from_one_history(engine_data):
 
 @pytest.mark.parametrize("name", ["cnn-fast", "cnn-batchnorm", "dense"])
 def test_every_presets_planned_rate_draws(name):
-    preset = get_preset(name)
-    recipe = preset.compile
+    recipe = get_preset(name).recipe
+    schedule = recipe.rate_schedule()
     dashboard = TrainingDashboard()
-    dashboard.plan(recipe.schedule, recipe.learning_rate, recipe.epochs)
+    dashboard.plan(schedule, recipe.epochs)
     x, y = dashboard.charts.rate_marks["planned"].x, dashboard.charts.rate_marks["planned"].y
     assert len(x) >= 2 and x[0] == 0.0 and x[-1] == recipe.epochs
     assert np.all(np.isfinite(y)) and np.all(y > 0)
+    assert np.allclose(y, [schedule.rate_at(float(e)) for e in x])  # the schedule's own curve
     if recipe.schedule is None:
         assert np.allclose(y, recipe.learning_rate)
-    else:  # the curve is the schedule's own rate_at
-        assert np.allclose(y, [recipe.schedule.rate_at(float(e)) for e in x])
+    if name == "cnn-fast":  # a one-cycle: up, then down, drawn within each epoch
+        peak = int(np.argmax(y))
+        assert 0 < peak < len(y) - 1 and y[0] < y[peak] > y[-1]
+    dashboard.plan(None, 0)
+    assert len(dashboard.charts.rate_marks["planned"].y) == 0
 
 
 def slow_run_in_background(model, data) -> tuple[Trainer, TrainingDashboard]:
     """A slowed 3-epoch engine run on a worker thread, with a dashboard pushing every batch."""
     trainer = Trainer(
         model,
-        CompileSpec("adam", 0.001, None, 100, 3),
+        TrainingRecipe("adam", 0.001, None, 100, 3),
         data=data,
         callbacks=[Slow()],
         evaluate=False,
@@ -482,7 +485,7 @@ def test_nan_loss_with_the_engine(engine_data):
     keras.utils.set_random_seed(0)
     model = build(get_preset("dense").layers)
     trainer = Trainer(
-        model, CompileSpec("sgd", 1e6, None, 100, 2), data=engine_data, evaluate=False
+        model, TrainingRecipe("sgd", 1e6, None, 100, 2), data=engine_data, evaluate=False
     )
     dashboard = TrainingDashboard()
     dashboard.train_in_background(trainer)

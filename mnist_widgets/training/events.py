@@ -76,12 +76,20 @@ class BatchValues:
         return values
 
 
-def current_learning_rate(model) -> float | None:
+def current_learning_rate(model, upcoming: bool = False) -> float | None:
+    """The rate of the optimizer's last step, or with ``upcoming`` of its next step (a
+    per-step schedule is evaluated at that step; before any step both are the first's)."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         return None
     try:
-        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        schedule = getattr(optimizer, "_learning_rate", None)
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+            rate = schedule(step if upcoming else max(step - 1, 0))
+        else:
+            rate = optimizer.learning_rate
+        return float(keras.ops.convert_to_numpy(rate))
     except Exception:
         return None
 
@@ -171,7 +179,7 @@ class EventEmitter(keras.callbacks.Callback):
         self._steps_done = 0
         self._last_batch = -1
         self._first_epoch = True
-        self.emit(self._event("train_begin", learning_rate=current_learning_rate(self.model)))
+        self.emit(self._event("train_begin", learning_rate=current_learning_rate(self.model, True)))
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._first_epoch:  # fit's initial_epoch
@@ -184,7 +192,7 @@ class EventEmitter(keras.callbacks.Callback):
         self._last_batch = -1
         self.control.on_epoch_begin(epoch, logs)
         self.nan_guard.on_epoch_begin(epoch, logs)
-        rate = current_learning_rate(self.model)
+        rate = current_learning_rate(self.model, True)
         self.history.add_rate(epoch, rate)
         self.emit(self._event("epoch_begin", learning_rate=rate))
 

@@ -1,6 +1,6 @@
 """The layer builder: edit a layer stack and its training settings, see ``model.summary()`` live.
 
-The widget edits plain data (a list of ``LayerSpec`` dicts and a ``CompileSpec``); the same
+The widget edits plain data (a list of ``LayerSpec`` dicts and a ``TrainingRecipe``); the same
 data builds the Keras model and writes its code, so the two never disagree. Its public state
 is a small set of synced traits; everything else hangs off observers:
 
@@ -31,20 +31,13 @@ import ipywidgets as widgets
 import traitlets as t
 
 from ..errors import ModelSpecError
+from ..models.analyse import LayerReport, analyse
+from ..models.build import build, compile_model
+from ..models.codegen import to_code
 from ..models.presets import PRESETS, get_preset
-from ..models.schedules import ExponentialDecay
-from ..models.spec import (
-    LAYER_KINDS,
-    OPTIMIZERS,
-    CompileSpec,
-    LayerReport,
-    LayerSpec,
-    ParamInfo,
-    analyse,
-    build,
-    compile_model,
-    to_code,
-)
+from ..models.recipe import OPTIMIZERS, TrainingRecipe
+from ..models.schedules import EpochDecay
+from ..models.spec import LAYER_KINDS, LayerSpec, ParamInfo
 
 # bounds shared by the training-settings traits and their controls, so neither clamps the other
 RATE_BOUNDS = (1e-6, 10.0)
@@ -371,11 +364,11 @@ class LayerBuilder(widgets.VBox):
         return list(self._reports)
 
     @property
-    def compile_spec(self) -> CompileSpec:
+    def compile_spec(self) -> TrainingRecipe:
         schedule = None
         if self.schedule == "exponential":
-            schedule = ExponentialDecay(self.decay_initial, self.decay_rate)
-        return CompileSpec(
+            schedule = EpochDecay(self.decay_initial, self.decay_rate)
+        return TrainingRecipe(
             self.optimizer, self.learning_rate, schedule, self.batch_size, self.epochs
         )
 
@@ -436,7 +429,7 @@ class LayerBuilder(widgets.VBox):
     def load_preset(self, name: str) -> None:
         """Replace the layers and training settings with those of a preset."""
         preset = get_preset(name)
-        c = preset.compile
+        c = preset.recipe
         self._loading = True
         try:
             with self.hold_sync():

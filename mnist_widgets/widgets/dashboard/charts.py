@@ -12,6 +12,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from ...models.schedules import Schedule
 from ...training.history import History
 
 TRAIN_COLOR = "#1f77b4"
@@ -38,17 +39,15 @@ def downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarra
     return xs, ys
 
 
-def planned_curve(schedule, learning_rate: float, epochs: int) -> tuple[np.ndarray, np.ndarray]:
+def planned_curve(schedule: Schedule | None, epochs: int) -> tuple[np.ndarray, np.ndarray]:
     """The planned learning rate over ``epochs`` epochs, from 0 (the first epoch's start).
 
-    ``schedule`` is a ``Schedule`` (its ``rate_at`` gives the rate at any point of any
-    epoch, so per-step schedules such as a one-cycle show their shape) or None for the
-    constant ``learning_rate``.
+    ``schedule.rate_at`` gives the rate at any point of any epoch, so every schedule draws
+    its own shape: a staircase per epoch, a smooth decay, a one-cycle's rise and fall.
+    None (or no epochs) gives an empty curve.
     """
-    if epochs < 1:
+    if schedule is None or epochs < 1:
         return np.zeros(0), np.zeros(0)
-    if schedule is None:
-        return np.array([0.0, float(epochs)]), np.full(2, float(learning_rate))
     points = min(PLAN_MAX_POINTS, PLAN_POINTS_PER_EPOCH * epochs) + 1
     x = np.union1d(np.linspace(0.0, float(epochs), points), np.arange(epochs, dtype=float))
     return x, np.array([schedule.rate_at(float(e)) for e in x], dtype=float)

@@ -17,6 +17,7 @@ import ipywidgets as widgets
 from traitlets import Bool, Float, Int, Unicode, validate
 
 from ...errors import TrainingError
+from ...models.schedules import Schedule
 from ...training.control import TrainingControl
 from ...training.engine import Trainer, run_in_background
 from ...training.events import EventEmitter, TrainingEvent
@@ -125,12 +126,15 @@ class TrainingDashboard(widgets.VBox, KerasInput):
         """Show ``trainer``'s runs: hear its events, draw its history, press its control."""
         self._follow(trainer.emitter)
         self._source = trainer.emitter
-        recipe = trainer.compile_spec
-        self.plan(recipe.schedule, recipe.learning_rate, trainer.epochs)
+        self.plan(trainer.recipe.rate_schedule(trainer.epochs), trainer.epochs)
 
-    def plan(self, schedule, learning_rate: float = 0.0, epochs: int = 0) -> None:
-        """Draw the planned learning rate: ``schedule.rate_at`` (a constant rate when None)."""
-        self.charts.show_plan(*planned_curve(schedule, learning_rate, epochs))
+    def plan(self, schedule: Schedule | None, epochs: int) -> None:
+        """Draw the learning rate ``schedule`` plans for ``epochs`` epochs (None clears it).
+
+        Example: ``dashboard.plan(recipe.rate_schedule(), recipe.epochs)`` before a plain
+        ``model.fit`` with that recipe.
+        """
+        self.charts.show_plan(*planned_curve(schedule, epochs))
 
     def _follow(self, emitter: EventEmitter) -> None:
         listener = functools.partial(self._on_event, emitter)
