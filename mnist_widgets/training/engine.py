@@ -22,8 +22,11 @@ from ..data.pipeline import make_dataset
 from ..errors import TrainingError
 from ..models.build import compile_model, portable_compile
 from ..models.recipe import TrainingRecipe
+from .control import TrainingControl
 from .device import describe_device
 from .events import EventEmitter, Listener
+from .history import History
+from .nan_guard import NanGuard
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -107,17 +110,18 @@ class Trainer:
         self._future: Future | None = None
 
     @property
-    def history(self):
+    def history(self) -> History:
         """The run's per-batch and per-epoch series (``History``), filled as it trains."""
         return self.emitter.history
 
     @property
-    def control(self):
+    def control(self) -> TrainingControl:
         """The run's Stop/Pause (``TrainingControl``)."""
         return self.emitter.control
 
     @property
-    def nan_guard(self):
+    def nan_guard(self) -> NanGuard:
+        """The run's NaN guard (its ``message`` says why a run stopped on a NaN loss)."""
         return self.emitter.nan_guard
 
     # -- control, from any thread -------------------------------------------------------

@@ -8,6 +8,9 @@ import keras
 
 from .events import TrainingEvent
 
+BATCH_NAMES = {"loss": "loss", "accuracy": "acc"}  # log key -> name shown
+EPOCH_NAMES = {**BATCH_NAMES, "val_loss": "val_loss", "val_accuracy": "val_acc"}
+
 
 class ProgressBar:
     """A listener that shows each epoch as Keras' ``model.fit`` would.
@@ -36,18 +39,19 @@ class ProgressBar:
 
     def _on_batch_end(self, event: TrainingEvent) -> None:
         self._done = event.batch + 1
-        values = [(k, event.logs[k]) for k in ("loss", "accuracy") if k in event.logs]
-        self._bar.update(self._done, values, finalize=False)
+        self._bar.update(self._done, _named(event.logs, BATCH_NAMES), finalize=False)
 
     def _on_epoch_end(self, event: TrainingEvent) -> None:
         if self._bar is None:
             return
-        shown = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss"}
-        shown["val_accuracy"] = "val_acc"
-        values = [(name, event.logs[key]) for key, name in shown.items() if key in event.logs]
+        values = _named(event.logs, EPOCH_NAMES)
         if event.learning_rate is not None:
             values.append(("lr", event.learning_rate))
         self._bar.update(self._done, values, finalize=True)
 
     def _on_nan(self, event: TrainingEvent) -> None:
         print(f"\n{event.message}", flush=True)
+
+
+def _named(logs: dict[str, float], names: dict[str, str]) -> list[tuple[str, float]]:
+    return [(name, logs[key]) for key, name in names.items() if key in logs]

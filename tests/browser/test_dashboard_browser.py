@@ -1,6 +1,7 @@
 """The training dashboard in a real JupyterLab: Pause and Resume clicked in the page hold and
 release a fit on its worker thread; the zoom buttons change the accuracy axis; the learning
-rate chart shows the planned schedule and the rates used."""
+rate chart shows the planned schedule and the rates used; the charts take their sizes from
+the kit's stylesheet, and the marks the page draws are the ones built at the start."""
 
 from __future__ import annotations
 
@@ -43,10 +44,21 @@ def test_pause_and_resume_clicked_in_the_page(notebook):
     view = nb.wait_for_widgets(0, timeout=120)
     figures = view.locator(".bqplot.figure")
     nb.wait_until(lambda: figures.count() == 3, 30, "the loss, accuracy and rate charts")
+    # sizes come from the stylesheet's dashboard rules, not from inline layouts
+    heights = [round(figures.nth(i).bounding_box()["height"]) for i in range(3)]
+    assert heights == [300, 300, 200], heights
+    widths = [figures.nth(i).bounding_box()["width"] for i in range(2)]
+    assert abs(widths[0] - widths[1]) <= 2 and widths[0] >= 320
     progress = view.locator(".mnist-dashboard-progress")
     status = view.locator(".mnist-dashboard-status")
     pause = view.locator("button", has_text="Pause")
     nb.wait_until(lambda: "batch" in progress.inner_text(), 120, "the first progress line")
+    # one training line, updated in place: the same path element grows while the fit runs
+    line = figures.first.locator("path.line").first
+    line.evaluate("path => { path.dataset.first = '1'; }")
+    first_d = line.get_attribute("d")
+    nb.wait_until(lambda: line.get_attribute("d") != first_d, 60, "the training line to grow")
+    assert line.get_attribute("data-first") == "1"  # not a new element
     nb.wait_until(lambda: pause.is_enabled(), 30, "the Pause button")
 
     pause.click()
