@@ -301,7 +301,9 @@ def test_the_engine_feeds_the_dashboard_from_one_history(engine_data):
     )
     dashboard = TrainingDashboard()
     marks = list(dashboard.charts.marks)
-    assert dashboard.train_in_background(trainer) is trainer
+    dashboard.attach(trainer)
+    assert dashboard.train_in_background(trainer) is trainer  # attaches again: no second ear
+    assert len(trainer.emitter.listeners) == 1
     # an output of the engine's events, not a second engine in the fit's callbacks
     assert trainer.callbacks == [] and dashboard not in trainer.callbacks
     result = trainer.wait(120)

@@ -140,7 +140,10 @@ class Trainer:
 
     # -- running --------------------------------------------------------------------------
     def start(self) -> Future:
-        """Train on a worker thread; ``wait()`` (or the returned future) gives the result."""
+        """Train on a worker thread; ``wait()`` (or the returned future) gives the result.
+
+        Python waits for a run still going when it exits: ``stop()`` it first.
+        """
         if self.running:
             raise TrainingError("training is already running")
         self.control.reset()

@@ -137,9 +137,11 @@ class TrainingDashboard(widgets.VBox, KerasInput):
         self.charts.show_plan(*planned_curve(schedule, epochs))
 
     def _follow(self, emitter: EventEmitter) -> None:
-        listener = functools.partial(self._on_event, emitter)
-        if listener not in emitter.listeners:
-            emitter.listeners.append(listener)
+        """Listen to ``emitter`` (once, however often it is attached)."""
+        for listener in emitter.listeners:
+            if getattr(listener, "func", None) == self._on_event and listener.args[0] is emitter:
+                return
+        emitter.listeners.append(functools.partial(self._on_event, emitter))
 
     # -- Stop and Pause, from any thread ------------------------------------------------------
     def stop(self) -> None:
