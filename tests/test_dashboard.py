@@ -325,7 +325,7 @@ def test_the_engine_feeds_the_dashboard_from_one_history(engine_data):
     assert np.allclose(rate_marks["actual"].y, result.learning_rates)
     assert list(rate_marks["actual"].x) == [0.0, 1.0]
     plan_x, plan_y = rate_marks["planned"].x, rate_marks["planned"].y
-    assert plan_x[0] == 0.0 and plan_x[-1] == 2.0
+    assert plan_x[0] == 0.0 and plan_x[-1] == pytest.approx(2.0)
     assert np.allclose(np.interp([0.0, 1.0], plan_x, plan_y), planned)  # dots on the plan
     assert dashboard.charts.rate_scale.max == pytest.approx(1.1 * max(plan_y))  # none cut off
     assert dashboard.images_per_second > 0 and dashboard.state == "finished"
@@ -339,7 +339,8 @@ def test_every_presets_planned_rate_draws(name):
     dashboard = TrainingDashboard()
     dashboard.plan(schedule, recipe.epochs)
     x, y = dashboard.charts.rate_marks["planned"].x, dashboard.charts.rate_marks["planned"].y
-    assert len(x) >= 2 and x[0] == 0.0 and x[-1] == recipe.epochs
+    assert len(x) >= 2 and x[0] == 0.0 and x[-1] == pytest.approx(recipe.epochs)
+    assert np.all(np.diff(x) > 0)
     assert np.all(np.isfinite(y)) and np.all(y > 0)
     assert np.allclose(y, [schedule.rate_at(float(e)) for e in x])  # the schedule's own curve
     if recipe.schedule is None:
@@ -347,6 +348,9 @@ def test_every_presets_planned_rate_draws(name):
     if name == "cnn-fast":  # a one-cycle: up, then down, drawn within each epoch
         peak = int(np.argmax(y))
         assert 0 < peak < len(y) - 1 and y[0] < y[peak] > y[-1]
+    if name == "cnn-batchnorm":  # a staircase: one rate all through each epoch, then a step
+        epoch = (x >= 1) & (x < 2)
+        assert np.allclose(y[epoch], schedule.rate_at(1)) and schedule.rate_at(2) < y[epoch][-1]
     dashboard.plan(None, 0)
     assert len(dashboard.charts.rate_marks["planned"].y) == 0
 
@@ -382,6 +386,8 @@ def test_pause_holds_training_and_stop_ends_it_keeping_the_weights(engine_data):
         assert len(dashboard.batch_series()["loss"]) == done
         assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
         assert trainer.running and "paused" in dashboard.status
+        # the rate of each epoch begun shows as it begins
+        assert len(dashboard.charts.rate_marks["actual"].y) == epoch
     finally:
         dashboard.stop()
     result = trainer.wait(60)

@@ -68,6 +68,8 @@ def test_pause_and_resume_clicked_in_the_page(notebook):
     nb.page.wait_for_timeout(1500)
     assert progress.inner_text() == held  # no batch while paused
     assert nb.kernel_state() == "idle"  # the kernel waits for clicks, the worker waits for it
+    rate = figures.nth(2)  # the first epoch's rate shows from its start
+    nb.wait_until(lambda: rate.locator(".dot").count() == 1, 30, "the first learning-rate dot")
     nb.screenshot(view, "dashboard-paused")
 
     view.locator("button", has_text="Resume").click()
@@ -88,7 +90,6 @@ def test_pause_and_resume_clicked_in_the_page(notebook):
     assert reason == "None" and epochs_run == "3" and state == "finished" and batches == "180"
     nb.wait_until(lambda: "finished" in status.inner_text(), 30, "the status to say finished")
     # the rate chart: the planned schedule (a dashed line) and one dot per epoch used
-    rate = figures.nth(2)
     assert rate.locator("path.line").count() >= 1
     nb.wait_until(lambda: rate.locator(".dot").count() == 3, 30, "three learning-rate dots")
     nb.screenshot(view, "dashboard-finished")

@@ -22,6 +22,7 @@ RATE_COLOR = "#2ca02c"
 ZOOMS = (("0-1", 0.0), ("0.9-1", 0.9), ("0.98-1", 0.98))
 PLAN_POINTS_PER_EPOCH = 16
 PLAN_MAX_POINTS = 400
+PLAN_EPOCH_END = 1e-6  # each epoch's curve ends just before the next begins: a step is a step
 
 
 def downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +41,8 @@ def downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarra
 
 
 def planned_curve(schedule: Schedule | None, epochs: int) -> tuple[np.ndarray, np.ndarray]:
-    """The planned learning rate over ``epochs`` epochs, from 0 (the first epoch's start).
+    """The planned learning rate over ``epochs`` epochs, from 0 (the first epoch's start)
+    to the end of the last.
 
     ``schedule.rate_at`` gives the rate at any point of any epoch, so every schedule draws
     its own shape: a staircase per epoch, a smooth decay, a one-cycle's rise and fall.
@@ -48,8 +50,9 @@ def planned_curve(schedule: Schedule | None, epochs: int) -> tuple[np.ndarray, n
     """
     if schedule is None or epochs < 1:
         return np.zeros(0), np.zeros(0)
-    points = min(PLAN_MAX_POINTS, PLAN_POINTS_PER_EPOCH * epochs) + 1
-    x = np.union1d(np.linspace(0.0, float(epochs), points), np.arange(epochs, dtype=float))
+    per_epoch = max(1, min(PLAN_POINTS_PER_EPOCH, PLAN_MAX_POINTS // epochs))
+    within = np.append(np.arange(per_epoch) / per_epoch, 1.0 - PLAN_EPOCH_END)
+    x = (np.arange(epochs)[:, None] + within[None, :]).ravel()
     return x, np.array([schedule.rate_at(float(e)) for e in x], dtype=float)
 
 
@@ -199,6 +202,10 @@ class TrainingCharts(widgets.VBox):
             (self.accuracy_marks, "val_" + history.accuracy_key),
         ):
             _assign(marks["validation"], *history.epoch_series(key))
+        self.show_rates(history)
+
+    def show_rates(self, history: History) -> None:
+        """The learning rate each epoch began with, one dot an epoch."""
         _assign(self.rate_marks["actual"], history.rate_epochs, history.learning_rates)
         self._fit_rate_scale()
 

@@ -213,6 +213,9 @@ class TrainingDashboard(widgets.VBox, KerasInput):
         self.state = "running"
         self.status = "training..."
 
+    def _on_epoch_begin(self, event: TrainingEvent) -> None:
+        self.charts.show_rates(self.history)
+
     def _on_batch_end(self, event: TrainingEvent) -> None:
         self._last_event = event
         if time.perf_counter() - self._last_push >= self.update_interval:
