@@ -301,6 +301,7 @@ def test_the_engine_feeds_the_dashboard_from_one_history(engine_data):
     )
     dashboard = TrainingDashboard()
     marks = list(dashboard.charts.marks)
+    trainer.callbacks.append(dashboard)  # given as a callback too: it will listen instead
     dashboard.attach(trainer)
     assert dashboard.train_in_background(trainer) is trainer  # attaches again: no second ear
     assert len(trainer.emitter.listeners) == 1

@@ -123,7 +123,12 @@ class TrainingDashboard(widgets.VBox, KerasInput):
         return self.history.batch_series()
 
     def attach(self, trainer: Trainer) -> None:
-        """Show ``trainer``'s runs: hear its events, draw its history, press its control."""
+        """Show ``trainer``'s runs: hear its events, draw its history, press its control.
+
+        A dashboard also given as one of the trainer's ``callbacks`` leaves that list: it
+        listens instead of following a second account of the same fit.
+        """
+        trainer.callbacks[:] = [c for c in trainer.callbacks if c is not self]
         self._follow(trainer.emitter)
         self._source = trainer.emitter
         self.plan(trainer.recipe.rate_schedule(trainer.epochs), trainer.epochs)
