@@ -2,7 +2,7 @@
 schedules, light augmentation, and the device's best precision and compiler.
 
 ``Trainer(..., fast=True)`` uses ``FastRoute.for_device()``; pass a ``FastRoute`` to choose.
-What each knob does on this project's machines is measured in ``bench/``:
+``bench/engine_vs_fit.py`` and ``bench/time_to_accuracy.py`` time it. What it does:
 
 - Training images are scaled once and kept as one tensor; each epoch is a fresh permutation
   of indices, gathered a batch at a time (no per-image tf.data work, no shuffle buffer).
@@ -33,6 +33,7 @@ from ..data.pipeline import scale_images
 from ..errors import TrainingError
 from ..models.build import make_loss, make_optimizer
 from ..models.recipe import TrainingRecipe
+from ..training.device import has_gpu
 from .fused import (
     fuse_adam,
     fuse_batch_norm,
@@ -40,12 +41,6 @@ from .fused import (
     unfuse_adam,
     unfuse_batch_norm,
 )
-
-
-def has_gpu() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
 
 
 @dataclass(frozen=True)

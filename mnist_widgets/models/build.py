@@ -66,7 +66,7 @@ def build(layers: list[LayerSpec], name: str = "model"):
         raise ModelSpecError("the model has no layers: add an Input layer first, or load a preset")
     bad = first_error(analyse(layers))
     if bad:
-        raise ModelSpecError(f"layer {bad.index} ({bad.kind}): {bad.error}", bad.index)
+        raise ModelSpecError(f"layer {bad.index} ({bad.kind}): {bad.error}")
     stack = [keras.Input(shape=ints(layers[0].full_params()["shape"]))]
     stack += [make_layer(s) for s in layers[1:]]
     return keras.Sequential(stack, name=name)

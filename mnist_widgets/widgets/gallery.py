@@ -2,8 +2,7 @@
 
 As in the codelab, the font digits come first and the mistakes come first. Predictions
 are computed once (``training.evaluate.Predictions``); a page is then numpy slicing plus one
-PNG sprite (``sprites.render_sprite``): about 11 ms for 100 digits, 20-35 ms for a whole
-page refresh on a busy 2-core machine (``tests/test_gallery.py::test_page_render_is_fast``).
+PNG sprite (``sprites.render_sprite``).
 The confusion matrix filters the grid: selecting a cell shows exactly the digits of that
 (true, predicted) pair.
 """
