@@ -342,3 +342,43 @@ def test_fast_pipelines_run_without_autotuning(small_mnist):
         assert dataset.options().autotune.enabled is False
     images, labels = next(iter(train))
     assert images.shape == (64, 28, 28, 1) and labels.shape == (64,)
+
+
+def test_release_undoes_every_change_of_the_gpu_route():
+    """The GPU route's changes (float16 layers, loss scaling, XLA, grouped steps, fused
+    kernels) are all undone by ``release``; compiling needs no GPU."""
+    import keras
+
+    model = build_model("cnn-fast", compiled=False)
+    before = [layer.dtype_policy.name for layer in model.layers]
+    route = FastRoute(jit_compile=True, precision="mixed_float16", steps_per_execution=4)
+    route.compile(model, get_preset("cnn-fast").recipe, 5, 2048, 256)
+    assert model.layers[0].dtype_policy.name == "mixed_float16"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.jit_compile and model.steps_per_execution == 4
+    adam = model.optimizer.inner_optimizer
+    assert "update_step" in vars(adam)
+    route.release(model)
+    assert [layer.dtype_policy.name for layer in model.layers] == before
+    assert model.optimizer is adam and "update_step" not in vars(adam)
+    assert not model.jit_compile and model.steps_per_execution == 1
+    route.release(model)  # twice is harmless
+    cpu = FastRoute()  # float32: the batch-norm layers train through the fused kernel
+    cpu.compile(model, get_preset("cnn-fast").recipe, 5, 2048, 256)
+    assert sum("call" in vars(layer) for layer in model.layers) == 4
+    cpu.release(model)
+    assert not any("call" in vars(layer) for layer in model.layers)
+
+
+def test_untested_keras_trains_with_its_own_kernels_and_says_so(small_mnist, monkeypatch):
+    import keras
+
+    import mnist_widgets.accel.fused as fused
+
+    monkeypatch.setattr(keras, "version", lambda: "3.99.0")
+    assert "not 3.99.0" in fused.unavailable_reason()
+    model = build_model("cnn-fast", compiled=False)
+    with pytest.warns(RuntimeWarning, match="fused kernels are tested with Keras 3.14, 3.15"):
+        FastRoute().compile(model, get_preset("cnn-fast").recipe, 1, 1024, 256)
+    assert not any("call" in vars(layer) for layer in model.layers)
+    assert "update_step" not in vars(model.optimizer)

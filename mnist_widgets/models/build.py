@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelSpecError
@@ -65,10 +66,20 @@ def build(layers: list[LayerSpec], name: str = "model"):
         raise ModelSpecError("the model has no layers: add an Input layer first, or load a preset")
     bad = first_error(analyse(layers))
     if bad:
-        raise ModelSpecError(f"layer {bad.index} ({bad.kind}): {bad.error}", bad.index)
+        raise ModelSpecError(f"layer {bad.index} ({bad.kind}): {bad.error}")
     stack = [keras.Input(shape=ints(layers[0].full_params()["shape"]))]
     stack += [make_layer(s) for s in layers[1:]]
     return keras.Sequential(stack, name=name)
+
+
+def input_shape(model) -> tuple[int, ...]:
+    """The shape one image must have for ``model``: (784,), (28, 28, 1) or any 784-pixel shape."""
+    shape = tuple(int(d) for d in model.input_shape[1:])
+    if math.prod(shape) != 28 * 28:
+        raise ModelSpecError(
+            f"the model takes inputs of shape {shape}; a digit needs (784,) or (28, 28, 1)"
+        )
+    return shape
 
 
 def make_optimizer(
@@ -118,12 +129,14 @@ def compile_model(
     return model
 
 
-def portable_compile(model) -> bool:
-    """Recompile ``model`` with Keras' own loss and a constant rate (the current one) when it
-    was compiled with the kit's loss or per-step schedule, so that ``model.save()`` files load
-    with plain ``keras.models.load_model`` anywhere. Returns True when it recompiled.
+def portable_compile(model, target=None) -> bool:
+    """Compile ``target`` (default: ``model`` itself) so that its ``.keras`` file loads with
+    plain ``keras.models.load_model`` anywhere: ``model``'s optimizer settings, with the
+    kit's per-step schedule replaced by the current rate and the kit's smoothed loss by
+    Keras' sparse cross-entropy. Returns True when it compiled.
 
-    The optimizer's state starts afresh; the engine calls this when a run has ended.
+    ``model`` itself is recompiled only when it uses the kit's schedule or loss; its
+    optimizer's state then starts afresh (the engine calls this when a run has ended).
     """
     import keras
 
@@ -139,12 +152,12 @@ def portable_compile(model) -> bool:
     )
     loss = getattr(model, "loss", None)
     custom_loss = loss is not None and not isinstance(loss, str) and ours(loss)
-    if not (custom_rate or custom_loss):
+    if (target is None or target is model) and not (custom_rate or custom_loss):
         return False
     config = optimizer.get_config()
     if custom_rate:
         config["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-    model.compile(
+    (target if target is not None else model).compile(
         optimizer=type(optimizer).from_config(config),
         loss="sparse_categorical_crossentropy" if custom_loss else loss,
         metrics=["accuracy"],

@@ -20,10 +20,11 @@ import numpy as np
 from ..data.loading import load_data
 from ..data.pipeline import make_dataset
 from ..errors import TrainingError
-from ..models.build import compile_model, portable_compile
+from ..models.build import compile_model, input_shape, portable_compile
 from ..models.recipe import TrainingRecipe
 from .control import TrainingControl
 from .device import describe_device
+from .evaluate import accuracy_and_loss
 from .events import EventEmitter, Listener
 from .history import History
 from .nan_guard import NanGuard
@@ -44,10 +45,6 @@ class TrainingResult:
     seconds: float
     device: str
     learning_rates: list[float] = field(default_factory=list)
-
-
-def input_shape_of(model) -> tuple[int, ...]:
-    return tuple(int(d) for d in model.input_shape[1:])
 
 
 def seed_everything(seed: int | None) -> None:
@@ -175,7 +172,7 @@ class Trainer:
 
         seed_everything(self.seed)
         (x_train, y_train), (x_test, y_test) = self._splits()
-        shape = input_shape_of(self.model)
+        shape = input_shape(self.model)
         fit_args: dict = {}
         per_step = False  # True once the optimizer's rate follows the schedule step by step
         route = None
@@ -235,7 +232,7 @@ class Trainer:
         stop_reason = self.emitter.stop_reason
         test_loss = test_acc = None
         if self.evaluate:
-            test_loss, test_acc = (float(v) for v in self.model.evaluate(test_ds, verbose=0)[:2])
+            test_acc, test_loss = accuracy_and_loss(self.model, x_test, y_test)
         portable_compile(self.model)  # saved files then load without the kit
         message = self.nan_guard.message or (
             "stopped by the user" if stop_reason == "user" else "finished"

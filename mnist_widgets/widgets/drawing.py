@@ -17,7 +17,8 @@ import traitlets
 
 from ..data.preprocess import to_mnist
 from ..errors import DataError
-from ..evaluation import NUM_CLASSES, model_input_shape, predict_probabilities
+from ..models.build import input_shape
+from ..training.evaluate import NUM_CLASSES, predict_probabilities
 from .sprites import digit_png
 from .styles import with_stylesheet
 
@@ -48,7 +49,7 @@ class DrawingPad(widgets.VBox):
         from bqplot import Axis, Bars, Figure, LinearScale, OrdinalScale
         from ipycanvas import Canvas
 
-        model_input_shape(model)  # fails early, with a clear message, for a non-digit model
+        input_shape(model)  # fails early, with a clear message, for a non-digit model
         if size < 28:
             raise DataError(f"the drawing pad needs at least 28 pixels a side, got {size}")
         self.model = model

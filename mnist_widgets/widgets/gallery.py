@@ -1,9 +1,8 @@
 """The prediction gallery: every test digit with the model's answer under it, red when wrong.
 
 As in the codelab, the font digits come first and the mistakes come first. Predictions
-are computed once (``evaluation.Predictions``); a page is then numpy slicing plus one
-PNG sprite (``sprites.render_sprite``): about 11 ms for 100 digits, 20-35 ms for a whole
-page refresh on a busy 2-core machine (``tests/test_gallery.py::test_page_render_is_fast``).
+are computed once (``training.evaluate.Predictions``); a page is then numpy slicing plus one
+PNG sprite (``sprites.render_sprite``).
 The confusion matrix filters the grid: selecting a cell shows exactly the digits of that
 (true, predicted) pair.
 """
@@ -18,7 +17,7 @@ import traitlets
 
 from ..data.fonts import font_digits
 from ..errors import DataError
-from ..evaluation import CORRECT_CHOICES, NUM_CLASSES, Predictions, check_filters
+from ..training.evaluate import CORRECT_CHOICES, NUM_CLASSES, Predictions, check_filters
 from .sprites import SpriteLayout, layout_for, render_sprite
 from .styles import with_stylesheet
 
