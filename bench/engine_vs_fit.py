@@ -94,8 +94,8 @@ def plain_fit(data, seed: int, evaluate) -> tuple[Timing, float]:
 def engine(data, seed: int, evaluate, route, dashboard: bool) -> tuple[Timing, float]:
     import keras
 
+    from mnist_widgets.models import build
     from mnist_widgets.models.presets import get_preset
-    from mnist_widgets.models.spec import build
     from mnist_widgets.training.engine import Trainer
 
     preset = get_preset(PRESET)
@@ -103,7 +103,7 @@ def engine(data, seed: int, evaluate, route, dashboard: bool) -> tuple[Timing, f
     model = build(preset.layers, name="engine")
     trainer = Trainer(
         model,
-        preset.compile,
+        preset.recipe,
         data=data,
         epochs=1,
         batch_size=BATCH,
@@ -144,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*shuffle=True.*")
 
+    from mnist_widgets.accel.route import FastRoute
     from mnist_widgets.data import load_data
-    from mnist_widgets.training.fast import FastRoute
 
     data = load_data("mnist", download=False)
     if args.quick:

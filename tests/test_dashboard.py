@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from mnist_widgets.errors import TrainingError
-from mnist_widgets.models import CompileSpec, get_preset
-from mnist_widgets.models.spec import build
+from mnist_widgets.models import TrainingRecipe, build, get_preset
 from mnist_widgets.training import Trainer
 from mnist_widgets.widgets.dashboard import WARNING_COLOR, TrainingDashboard, downsample
 
@@ -246,7 +245,7 @@ def test_the_engine_feeds_the_dashboard(engine_data):
     keras.utils.set_random_seed(0)
     trainer = Trainer(
         build(preset.layers),
-        preset.compile,
+        preset.recipe,
         data=engine_data,
         epochs=2,
         batch_size=100,
@@ -261,7 +260,7 @@ def test_the_engine_feeds_the_dashboard(engine_data):
     assert len(dashboard.loss_marks["train"].y) == 40
     assert np.all(np.isfinite(dashboard.loss_marks["train"].y))
     assert np.allclose(dashboard.loss_marks["validation"].y, result.history["val_loss"])
-    planned = preset.compile.schedule.values(2)
+    planned = preset.recipe.schedule.values(2)
     assert np.allclose(dashboard.rate_marks["planned"].y, planned)
     assert np.allclose(dashboard.rate_marks["actual"].y, result.learning_rates)
     assert np.allclose(result.learning_rates, planned)
@@ -273,7 +272,7 @@ def slow_run_in_background(model, data) -> tuple[Trainer, TrainingDashboard]:
     """A slowed 3-epoch engine run on a worker thread, with a dashboard pushing every batch."""
     trainer = Trainer(
         model,
-        CompileSpec("adam", 0.001, None, 100, 3),
+        TrainingRecipe("adam", 0.001, None, 100, 3),
         data=data,
         callbacks=[Slow()],
         evaluate=False,
@@ -387,7 +386,7 @@ def test_nan_loss_with_the_engine(engine_data):
     keras.utils.set_random_seed(0)
     model = build(get_preset("dense").layers)
     trainer = Trainer(
-        model, CompileSpec("sgd", 1e6, None, 100, 2), data=engine_data, evaluate=False
+        model, TrainingRecipe("sgd", 1e6, None, 100, 2), data=engine_data, evaluate=False
     )
     dashboard = TrainingDashboard()
     dashboard.train_in_background(trainer)

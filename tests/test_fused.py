@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from mnist_widgets.training.fused import (  # noqa: E402
+from mnist_widgets.accel.fused import (  # noqa: E402
     can_fuse,
     fuse_adam,
     fuse_batch_norm,

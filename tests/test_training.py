@@ -10,7 +10,7 @@ import pytest
 
 from mnist_widgets.data.pipeline import SHUFFLE_BUFFER, make_dataset, scale_images
 from mnist_widgets.errors import TrainingError
-from mnist_widgets.models import CompileSpec, build_model, get_preset
+from mnist_widgets.models import TrainingRecipe, build_model, get_preset
 from mnist_widgets.training import BatchValues, Trainer, TrainingEvent, train_preset
 
 
@@ -93,7 +93,7 @@ def slow_data(small_mnist, n=3000):
 
 def test_stop_from_another_thread_keeps_the_weights(small_mnist):
     model = build_model("dense")
-    spec = get_preset("dense").compile
+    spec = get_preset("dense").recipe
     trainer = Trainer(model, spec, data=slow_data(small_mnist), epochs=200, batch_size=32)
     trainer.start()
     time.sleep(0.5)
@@ -114,7 +114,7 @@ def test_pause_holds_training_until_resumed(small_mnist):
     listener = lambda e: batches.append(e.batch) if e.kind == "batch_end" else None  # noqa: E731
     trainer = Trainer(
         model,
-        get_preset("dense").compile,
+        get_preset("dense").recipe,
         data=slow_data(small_mnist),
         epochs=50,
         batch_size=32,
@@ -141,7 +141,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_good_weights(small_mnist):
     model = build_model("dense", compiled=False)
     before = model.get_weights()
     # a learning rate far too large: the weights blow up and the loss turns NaN
-    trainer = Trainer(model, CompileSpec("sgd", 1e6, None, 100, 3), data=((x, y), test), seed=0)
+    trainer = Trainer(model, TrainingRecipe("sgd", 1e6, None, 100, 3), data=((x, y), test), seed=0)
     result = trainer.run()
     assert result.stop_reason == "nan" and result.epochs_run == 1
     assert "loss became nan" in result.message and "last good weights" in result.message

@@ -58,10 +58,10 @@ def run(args) -> int:
     preset = get_preset(args.preset)
     data = load_data(args.dataset)
     seed_everything(args.seed)
-    model = build_model(preset.name)
+    model = build_model(preset.name, compiled=False)  # the engine compiles it for the run
     trainer = Trainer(
         model,
-        preset.compile,
+        preset.recipe,
         data=data,
         limit=args.limit,
         epochs=args.epochs,

@@ -13,9 +13,10 @@ from dataclasses import dataclass, fields
 import keras
 
 from ..errors import PresetError
+from ..models.build import build
 from ..models.presets import Preset
-from ..models.schedules import ExponentialDecay
-from ..models.spec import LayerSpec, build
+from ..models.schedules import EpochDecay
+from ..models.spec import LayerSpec
 from .schedule import DecayToFloor
 
 
@@ -78,9 +79,9 @@ def learning_rate(preset: Preset, hp: Hyperparameters, steps_per_epoch: int) -> 
 
     A preset rate ``r`` per epoch becomes ``decay_steps = steps_per_epoch / ln(1 / r)``.
     """
-    spec = preset.compile
+    spec = preset.recipe
     schedule = spec.schedule
-    if schedule is not None and not isinstance(schedule, ExponentialDecay):
+    if schedule is not None and not isinstance(schedule, EpochDecay):
         if hp.lr_start is None or hp.lr_decay_steps is None:
             raise PresetError(
                 f"preset {preset.name} uses {schedule.describe()}, not an exponential decay: "
@@ -102,7 +103,7 @@ def learning_rate(preset: Preset, hp: Hyperparameters, steps_per_epoch: int) -> 
 
 
 def optimizer_class(name: str):
-    """The Keras optimizer class of a ``CompileSpec.optimizer`` name ("adam", "sgd", ...)."""
+    """The Keras optimizer class of a ``TrainingRecipe.optimizer`` name ("adam", "sgd", ...)."""
     special = {"sgd": "SGD", "rmsprop": "RMSprop", "adamw": "AdamW"}
     return getattr(keras.optimizers, special.get(name, name.capitalize()))
 
@@ -120,6 +121,6 @@ def build_compiled(
         model = MultiWorkerSequential(
             [keras.Input(shape=model.input_shape[1:]), *model.layers], name=model.name
         )
-    optimizer = optimizer_class(preset.compile.optimizer)(learning_rate=schedule)
+    optimizer = optimizer_class(preset.recipe.optimizer)(learning_rate=schedule)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model

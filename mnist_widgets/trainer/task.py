@@ -176,10 +176,10 @@ def run(args) -> int:
     if args.limit:
         x_train, y_train = x_train[: args.limit], y_train[: args.limit]
     replicas = strategy.num_replicas_in_sync
-    per_replica = args.batch_size or preset.compile.batch_size
+    per_replica = args.batch_size or preset.recipe.batch_size
     global_batch = per_replica * replicas
     steps_per_epoch = math.ceil(len(x_train) / global_batch)
-    epochs = args.epochs or preset.compile.epochs
+    epochs = args.epochs or preset.recipe.epochs
     # every worker must shuffle alike, or the element-wise shards overlap
     shuffle_seed = args.seed if args.seed is not None else (0 if task.workers > 1 else None)
     seed_everything(args.seed)

@@ -8,6 +8,7 @@ kernel stays free to handle Stop and Pause clicks.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -18,7 +19,8 @@ import numpy as np
 from ..data.loading import load_data
 from ..data.pipeline import make_dataset
 from ..errors import TrainingError
-from ..models.spec import CompileSpec, compile_model, portable_compile
+from ..models.build import compile_model, portable_compile
+from ..models.recipe import TrainingRecipe
 from .control import NanGuard, TrainingControl
 from .device import describe_device
 from .events import EventEmitter, Listener
@@ -57,15 +59,17 @@ class Trainer:
 
     ``data`` is ``((x_train, y_train), (x_test, y_test))`` as uint8 arrays; when None it is
     loaded with ``load_data(dataset)``. ``limit`` keeps the first N training images.
+    An uncompiled model is compiled with ``recipe``, its rate following the schedule per step;
+    a model compiled elsewhere keeps its optimizer, and the schedule sets its rate per epoch.
     ``fast=True`` (or a ``FastRoute``) feeds in-memory tensors in groups of steps and
-    compiles the model afresh for the device (see ``fast.py``); batch hooks, and so stop and
-    pause, then act every ``steps_per_execution`` steps.
+    compiles the model afresh for the device (see ``accel/route.py``); batch hooks, and so
+    stop and pause, then act every ``steps_per_execution`` steps.
     """
 
     def __init__(
         self,
         model,
-        compile_spec: CompileSpec | None = None,
+        recipe: TrainingRecipe | None = None,
         *,
         data: tuple[Split, Split] | None = None,
         dataset: str = "mnist",
@@ -80,9 +84,9 @@ class Trainer:
         fast=False,
     ) -> None:
         self.model = model
-        self.compile_spec = compile_spec or CompileSpec()
-        self.epochs = int(epochs if epochs is not None else self.compile_spec.epochs)
-        self.batch_size = int(batch_size or self.compile_spec.batch_size)
+        self.recipe = recipe or TrainingRecipe()
+        self.epochs = int(epochs if epochs is not None else self.recipe.epochs)
+        self.batch_size = int(batch_size or self.recipe.batch_size)
         if self.epochs < 1 or self.batch_size < 1:
             raise TrainingError("epochs and batch size must be at least 1")
         if limit is not None and limit < 1:
@@ -151,28 +155,29 @@ class Trainer:
 
         seed_everything(self.seed)
         self.control.reset()
-        if getattr(self.model, "optimizer", None) is None or not self.model.compiled:
-            compile_model(self.model, self.compile_spec)
         (x_train, y_train), (x_test, y_test) = self._splits()
         shape = input_shape_of(self.model)
         fit_args: dict = {}
-        per_step = False
+        per_step = False  # True once the optimizer's rate follows the schedule step by step
         route = None
         if self.fast:
-            from .fast import FastRoute
+            from ..accel.route import FastRoute
 
             route = self.fast if isinstance(self.fast, FastRoute) else FastRoute.for_device()
-            if not route.shift and self.compile_spec.shift:
-                route = dataclasses.replace(route, shift=self.compile_spec.shift)
+            if not route.shift and self.recipe.shift:
+                route = dataclasses.replace(route, shift=self.recipe.shift)
             size, steps, _ = route.plan(len(x_train), self.batch_size)
-            per_step = route.compile(
-                self.model, self.compile_spec, self.epochs, len(x_train), self.batch_size
-            )
+            route.compile(self.model, self.recipe, self.epochs, len(x_train), self.batch_size)
+            per_step = True
             train_ds = route.train_dataset(x_train, y_train, size, shape, self.seed)
             test_ds = route.test_dataset(x_test, y_test, shape)
             fit_args["steps_per_epoch"] = steps
             self.emitter.samples = steps * size
         else:
+            if getattr(self.model, "optimizer", None) is None or not self.model.compiled:
+                steps = math.ceil(len(x_train) / self.batch_size)
+                compile_model(self.model, self.recipe, steps, self.epochs)
+                per_step = True
             train_ds = make_dataset(
                 x_train,
                 y_train,
@@ -180,7 +185,7 @@ class Trainer:
                 training=True,
                 shape=shape,
                 seed=self.seed,
-                shift=self.compile_spec.shift,
+                shift=self.recipe.shift,
             )
             test_ds = make_dataset(x_test, y_test, 1000, training=False, shape=shape)
             self.emitter.samples = len(x_train)
@@ -188,8 +193,9 @@ class Trainer:
         callbacks = [self.control, self.nan_guard]
         rates: list[float] = []
         self.emitter.listeners.insert(0, lambda e: _record_rate(e, rates))
-        if self.compile_spec.schedule is not None and not per_step:
-            callbacks.append(keras.callbacks.LearningRateScheduler(self.compile_spec.schedule))
+        if self.recipe.schedule is not None and not per_step:  # a model compiled elsewhere
+            schedule = self.recipe.rate_schedule(self.epochs)
+            callbacks.append(keras.callbacks.LearningRateScheduler(schedule))
         callbacks += [self.emitter, *self.callbacks]
         device = describe_device()
         start = time.perf_counter()
@@ -239,9 +245,9 @@ def build_before_tracing(model, dataset) -> None:
 
     TensorFlow traces a function a second time when its first trace created variables, and
     Keras creates these lazily inside the first trace of its train function: built here, the
-    first step traces once (about 0.7 s sooner on this project's CPU, bench/README.md). Keras
-    builds them the same way before tracing under a distribution strategy; where its private
-    ``_symbolic_build`` is missing or changed, ``fit`` simply builds them itself.
+    first step traces once. Keras builds them the same way before tracing under a
+    distribution strategy; where its private ``_symbolic_build`` is missing or changed,
+    ``fit`` simply builds them itself.
     """
     import tensorflow as tf
 
@@ -281,10 +287,10 @@ def train_preset(
 
     preset = get_preset(name)
     seed_everything(seed)
-    model = build_model(name)
+    model = build_model(name, compiled=False)
     trainer = Trainer(
         model,
-        preset.compile,
+        preset.recipe,
         data=data,
         dataset=dataset,
         limit=limit,

@@ -67,12 +67,20 @@ class BatchValues:
         return values
 
 
-def current_learning_rate(model) -> float | None:
+def current_learning_rate(model, upcoming: bool = False) -> float | None:
+    """The rate of the optimizer's last step, or with ``upcoming`` of its next step (a
+    per-step schedule is evaluated at that step; before any step both are the first's)."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         return None
     try:
-        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        schedule = getattr(optimizer, "_learning_rate", None)
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            step = int(keras.ops.convert_to_numpy(optimizer.iterations))
+            rate = schedule(step if upcoming else max(step - 1, 0))
+        else:
+            rate = optimizer.learning_rate
+        return float(keras.ops.convert_to_numpy(rate))
     except Exception:
         return None
 
@@ -113,7 +121,7 @@ class EventEmitter(keras.callbacks.Callback):
         self._start = time.perf_counter()
         self._epoch = 0
         self._images = 0
-        self.emit(self._base("train_begin", learning_rate=current_learning_rate(self.model)))
+        self.emit(self._base("train_begin", learning_rate=current_learning_rate(self.model, True)))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -121,7 +129,7 @@ class EventEmitter(keras.callbacks.Callback):
         self._epoch_start = time.perf_counter()
         self._epoch_images = 0
         self._last_batch = -1
-        self.emit(self._base("epoch_begin", learning_rate=current_learning_rate(self.model)))
+        self.emit(self._base("epoch_begin", learning_rate=current_learning_rate(self.model, True)))
 
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}

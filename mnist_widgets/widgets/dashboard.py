@@ -327,7 +327,7 @@ class TrainingDashboard(widgets.VBox, keras.callbacks.Callback):
         if self not in trainer.callbacks:
             trainer.callbacks.append(self)
         self.trainer = trainer
-        spec = trainer.compile_spec
+        spec = trainer.recipe
         if spec.schedule is not None:
             self.plan_rates(schedule_values(spec.schedule, spec.learning_rate, trainer.epochs))
 

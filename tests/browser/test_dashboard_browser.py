@@ -15,7 +15,7 @@ import time
 import keras
 from mnist_widgets.data import load_data
 from mnist_widgets.models import get_preset
-from mnist_widgets.models.spec import build
+from mnist_widgets.models import build
 from mnist_widgets.training import Trainer
 from mnist_widgets.widgets import TrainingDashboard
 
@@ -26,7 +26,7 @@ class Slow(keras.callbacks.Callback):  # a few seconds per epoch, time enough to
 (x_train, y_train), (x_test, y_test) = load_data(download=False)
 preset = get_preset("dense-lr-decay")
 data = ((x_train[:6000], y_train[:6000]), (x_test[:2000], y_test[:2000]))
-trainer = Trainer(build(preset.layers), preset.compile, data=data, epochs=3, batch_size=100,
+trainer = Trainer(build(preset.layers), preset.recipe, data=data, epochs=3, batch_size=100,
                   callbacks=[Slow()], evaluate=False, seed=0)
 dashboard = TrainingDashboard(update_interval=0.2)
 dashboard.train_in_background(trainer)

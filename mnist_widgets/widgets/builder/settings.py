@@ -14,34 +14,31 @@ import ipywidgets as widgets
 import traitlets as t
 
 from ...errors import ModelSpecError
-from ...models import schedules
-from ...models.spec import OPTIMIZERS
+from ...models.recipe import OPTIMIZERS
+from ...models.schedules import Schedule
 from .params import SETTING_BOUNDS, with_setting
 
-CONSTANT = "constant"
+NO_SCHEDULE = "none"
 
 
-def schedule_kinds() -> dict[str, type | None]:
-    """The schedules a user can pick, by label: ``constant`` (no schedule) first."""
-    kinds: dict[str, type | None] = {CONSTANT: None}
-    for cls in _schedule_classes():
-        kinds[re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()] = cls
+def schedule_kinds() -> dict[str, type[Schedule] | None]:
+    """The schedules a user can pick, by label (``epoch decay``, ``one cycle``, ...); ``none``
+    (the learning rate throughout) first."""
+    kinds: dict[str, type[Schedule] | None] = {NO_SCHEDULE: None}
+    for cls in Schedule.__subclasses__():
+        if dataclasses.is_dataclass(cls):
+            kinds[re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()] = cls
     return kinds
 
 
-def _schedule_classes() -> list[type]:
-    base = getattr(schedules, "Schedule", None)
-    if base is not None:
-        return [c for c in base.__subclasses__() if dataclasses.is_dataclass(c)]
-    return [schedules.ExponentialDecay, schedules.OneCycle]
-
-
-def schedule_kind(schedule: Any) -> str:
-    """The label of a schedule's kind (``constant`` for None)."""
+def schedule_kind(schedule: Schedule | None) -> str:
+    """The label of a schedule's kind (``none`` for None)."""
+    if schedule is None:
+        return NO_SCHEDULE
     for label, cls in schedule_kinds().items():
-        if cls is not None and type(schedule) is cls:
+        if type(schedule) is cls:
             return label
-    return CONSTANT if schedule is None else type(schedule).__name__
+    raise ModelSpecError(f"the builder cannot edit a {type(schedule).__name__} schedule")
 
 
 def default_schedule(kind: str, recipe: Any) -> Any:
@@ -56,15 +53,16 @@ def default_schedule(kind: str, recipe: Any) -> Any:
     return cls(**values)
 
 
-NUMBER_TYPES = {"int": int, "float": float, int: int, float: float}
+FIELD_TYPES = {"int": int, "float": float, "bool": bool, int: int, float: float, bool: bool}
+FIELD_CONTROLS = {int: widgets.IntText, float: widgets.FloatText, bool: widgets.Checkbox}
 
 
-def schedule_fields(schedule: Any) -> dict[str, type]:
-    """The numeric parameters of a schedule and their types, in declaration order."""
+def schedule_fields(schedule: Schedule) -> dict[str, type]:
+    """The parameters of a schedule a control can edit and their types, in declaration order."""
     return {
-        f.name: NUMBER_TYPES[f.type]
+        f.name: FIELD_TYPES[f.type]
         for f in dataclasses.fields(schedule)
-        if f.init and f.type in NUMBER_TYPES
+        if f.init and f.type in FIELD_TYPES
     }
 
 
@@ -198,8 +196,7 @@ class SettingsPanel:
         self.schedule_box.children = list(self.schedule_controls.values())
 
     def _add_schedule_control(self, name: str, kind: type) -> None:
-        make = widgets.IntText if kind is int else widgets.FloatText
-        control = self._control(make(description=name.replace("_", " ")))
+        control = self._control(FIELD_CONTROLS[kind](description=name.replace("_", " ")))
         self.schedule_controls[name] = control
 
         def forward(recipe: Any) -> Any:

@@ -7,7 +7,7 @@ import html
 import re
 from typing import Any
 
-from ...models.spec import LayerReport
+from ...models.analyse import LayerReport
 
 EMPTY_MESSAGE = "the model has no layers: add an Input layer first, or load a preset"
 

@@ -11,17 +11,12 @@ import ipywidgets as widgets
 import traitlets as t
 
 from ...errors import ModelSpecError
+from ...models.analyse import LayerReport, analyse
+from ...models.build import build, compile_model
+from ...models.codegen import to_code
 from ...models.presets import EXTRA_PRESETS, PRESETS, get_preset
-from ...models.spec import (
-    LAYER_KINDS,
-    LayerReport,
-    LayerSpec,
-    analyse,
-    build,
-    compile_model,
-    to_code,
-)
-from ...models.spec import CompileSpec as TrainingRecipe
+from ...models.recipe import TrainingRecipe
+from ...models.spec import LAYER_KINDS, LayerSpec
 from ..styles import with_stylesheet
 from .params import check_param, checked_layer, with_setting
 from .rows import LayerRow
@@ -187,7 +182,7 @@ class LayerBuilder(widgets.VBox):
         preset = get_preset(name)
         self._loading = True
         try:
-            self.recipe = preset.compile
+            self.recipe = preset.recipe
             self.layers = [layer.to_dict() for layer in preset.layer_copies()]
             self.preset = name
         finally:

@@ -28,7 +28,8 @@ import numpy as np
 from ..data.augment import shift_images
 from ..data.pipeline import scale_images
 from ..errors import TrainingError
-from ..models.spec import CompileSpec, make_loss, make_optimizer
+from ..models.build import make_loss, make_optimizer
+from ..models.recipe import TrainingRecipe
 from .fused import fuse_adam, fuse_batch_norm, unfuse_adam, unfuse_batch_norm
 
 
@@ -138,34 +139,29 @@ class FastRoute:
 
     # -- model ----------------------------------------------------------------------------------
     def compile(
-        self, model, compile_spec: CompileSpec, epochs: int, samples: int, batch_size: int
-    ) -> bool:
-        """Compile ``model`` afresh for this route; True when the schedule now runs per step
-        (then the engine must not also set the rate per epoch)."""
+        self, model, recipe: TrainingRecipe, epochs: int, samples: int, batch_size: int
+    ) -> None:
+        """Compile ``model`` afresh for this route, the rate following ``recipe``'s schedule
+        per step over ``epochs``."""
         _, steps_per_epoch, group = self.plan(samples, batch_size)
         if self.precision != "float32":
             apply_precision(model, self.precision)
         if self.fuse_batch_norm:
             fuse_batch_norm(model)
-        optimizer = make_optimizer(compile_spec)
+        optimizer = make_optimizer(recipe, steps_per_epoch, epochs)
         if self.fuse_optimizer:
             fuse_adam(optimizer)
-        schedule = compile_spec.schedule
-        per_step = bool(getattr(schedule, "per_step", False))
-        if per_step:
-            optimizer.learning_rate = schedule.keras_schedule(steps_per_epoch, epochs)
         if self.precision == "mixed_float16":  # float16 gradients need loss scaling
             import keras
 
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(
             optimizer=optimizer,
-            loss=make_loss(compile_spec),
+            loss=make_loss(recipe),
             metrics=["accuracy"],
             jit_compile=self.jit_compile,
             steps_per_execution=group,
         )
-        return per_step
 
     def release(self, model) -> None:
         """Undo what ``compile`` changed in the layers and the optimizer when a run ends (the
