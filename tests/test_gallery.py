@@ -16,7 +16,7 @@ from PIL import Image
 from mnist_widgets.data.fonts import font_paths
 from mnist_widgets.data.preprocess import to_mnist
 from mnist_widgets.errors import DataError, ModelSpecError
-from mnist_widgets.evaluation import Predictions, confusion_matrix, per_class_accuracy
+from mnist_widgets.training.evaluate import Predictions, confusion_matrix, per_class_accuracy
 from mnist_widgets.widgets.drawing import DrawingPad
 from mnist_widgets.widgets.gallery import PredictionGallery
 from mnist_widgets.widgets.sprites import label_tiles, layout_for

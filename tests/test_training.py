@@ -84,6 +84,27 @@ def test_dense_reaches_90_percent_on_a_few_thousand_images(small_mnist):
     assert np.mean(predicted == y_test) == pytest.approx(result.test_accuracy, abs=1e-4)
 
 
+def test_accuracy_and_loss_score_the_model_on_labelled_digits():
+    import keras
+
+    from mnist_widgets.training.evaluate import accuracy_and_loss
+
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (2500, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 2500)
+    for activation in ("softmax", "linear"):  # probabilities, or logits put through softmax
+        keras.utils.set_random_seed(5)
+        model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10, activation)])
+        weights, bias = model.get_weights()
+        logits = scale_images(images, (784,)).astype(np.float64) @ weights + bias
+        probabilities = np.exp(logits - logits.max(1, keepdims=True))
+        probabilities /= probabilities.sum(1, keepdims=True)
+        accuracy, loss = accuracy_and_loss(model, images, labels, batch_size=1000)
+        assert accuracy == pytest.approx(np.mean(probabilities.argmax(1) == labels))
+        expected = -np.log(probabilities[np.arange(2500), labels]).mean()
+        assert loss == pytest.approx(expected, rel=1e-4)
+
+
 def test_schedule_sets_the_learning_rate_per_epoch(small_mnist):
     model, result = train_preset("dense-lr-decay", epochs=3, limit=1000, data=small_mnist, seed=0)
     assert result.learning_rates == pytest.approx([0.01, 0.006, 0.0036], rel=1e-5)

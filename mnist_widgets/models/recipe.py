@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ModelSpecError
+from .build import OPTIMIZER_CLASSES
 from .schedules import Constant, Schedule
 
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "adamw", "nadam")
+OPTIMIZERS = tuple(OPTIMIZER_CLASSES)  # the names a recipe takes: "sgd", "adam", ...
 ADAM_FAMILY = frozenset({"adam", "adamw", "nadam"})  # the ones with beta_1 and beta_2
 
 
