@@ -7,7 +7,6 @@ there are plenty of mistakes) serves every test.
 from __future__ import annotations
 
 import io
-import time
 
 import numpy as np
 import pytest
@@ -132,18 +131,6 @@ def test_predictions_are_computed_once_paging_never_calls_the_model(model, galle
     all_pages(gallery)
     gallery.selected_cell = (3, 5)
     gallery.filter_correct = "right"
-
-
-def test_page_render_is_fast(gallery):
-    times = []
-    for page in range(20):
-        start = time.perf_counter()
-        gallery.page = page  # a full refresh: filter, slice, sprite, controls
-        times.append(time.perf_counter() - start)
-    median_ms = 1000 * float(np.median(times))
-    print(f"\npage render: median {median_ms:.1f} ms, max {1000 * max(times):.1f} ms")
-    # measured ~12 ms idle, 20-35 ms with the 2 cores shared; the bound leaves room for load
-    assert median_ms < 150
 
 
 # -- the sprite: one PNG per page, labels red when wrong ---------------------------------------
