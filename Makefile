@@ -10,7 +10,7 @@ export MNIST_WIDGETS_DATA ?= $(SHARED)
 endif
 PORT ?= 8888
 
-.PHONY: lab test lint bench train install-lab install-test system-packages clean
+.PHONY: lab test lint bench train install-lab install-test system-packages hub-proxy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,20 @@ system-packages:
 	  else echo "note: install$$missing with apt-get (as root) for the browser and Fashion-MNIST tests"; fi; \
 	fi
 
+# configurable-http-proxy for the live-hub test, into .node/ (npm; skipped without npm):
+# 5.x on Node.js >= 20, 4.6 on older Node (Debian 12's nodejs is 18)
+CHP := $(CURDIR)/.node/node_modules/.bin/configurable-http-proxy
+hub-proxy:
+	@if [ -x "$(CHP)" ]; then :; \
+	elif ! command -v npm >/dev/null; then \
+	  echo "note: install nodejs and npm (apt-get install nodejs npm) for the live-hub test"; \
+	else \
+	  major=$$(node -p 'process.versions.node.split(".")[0]'); \
+	  if [ "$$major" -ge 20 ]; then v=5.3; else v=4.6; fi; \
+	  npm install --prefix $(CURDIR)/.node --no-save --no-audit --no-fund --loglevel=error \
+	    configurable-http-proxy@$$v >/dev/null; \
+	fi
+
 ## make lab: set up, fetch the data, open the self-study notebook in JupyterLab
 lab: install-lab
 	$(BIN)/mnist-widgets data fetch mnist
@@ -42,7 +56,7 @@ train: install-lab
 	$(BIN)/mnist-widgets train --preset cnn-batchnorm --out runs
 
 ## make test: install what the tests need, then lint and run the whole suite
-test: install-test system-packages
+test: install-test system-packages hub-proxy
 	$(BIN)/ruff check mnist_widgets tests bench
 	$(BIN)/ruff format --check mnist_widgets tests bench
 	$(BIN)/python -m pytest -q -W ignore::DeprecationWarning
@@ -56,4 +70,4 @@ bench: install-test
 	bash bench/run_all.sh
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache test-output
+	rm -rf $(VENV) .node build *.egg-info .pytest_cache .ruff_cache test-output
