@@ -176,6 +176,19 @@ def test_course_roles_say_what_nbgrader_uses():
     assert "--debug" not in config.JupyterHub.services[0]["command"]
 
 
+def test_kubernetes_files_give_servers_no_admin_rights():
+    """Defect 7 on Kubernetes: the values gave the `server` role `inherit`."""
+    import yaml
+
+    values = yaml.safe_load((REPO / "docs" / "jupyterhub" / "values.yaml").read_text())
+    roles = values["hub"]["loadRoles"]
+    assert "inherit" not in roles.get("server", {}).get("scopes", [])
+    assert roles["grader"]["services"] == [COURSE]
+    dockerfile = (REPO / "docs" / "jupyterhub" / "Dockerfile").read_text()
+    copied = re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s", dockerfile, re.M)
+    assert copied and all((REPO / path).exists() for path in copied), copied
+
+
 def test_data_folder_is_the_hubs_own_when_set():
     """Defect 6: the config's /srv/data overrode the MNIST_WIDGETS_DATA the hub had."""
     base = {k: v for k, v in os.environ.items() if k != "MNIST_WIDGETS_DATA"}
