@@ -199,10 +199,10 @@ def _clean_outputs(outputs) -> list[NotebookNode]:
         isinstance(o, dict) and o.get("output_type") in _OUTPUT_TYPES for o in outputs
     ):
         return []
-    probe = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=outputs)])
     try:
-        nbformat.validate(probe)
-    except nbformat.ValidationError:
+        cell = nbformat.v4.new_code_cell(outputs=outputs)  # validates the outputs
+        nbformat.validate(nbformat.v4.new_notebook(cells=[cell]))
+    except Exception:  # nbformat raises several kinds: any invalid output drops them all
         return []
     return [nbformat.from_dict(o) for o in outputs]
 
