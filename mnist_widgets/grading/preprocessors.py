@@ -169,6 +169,12 @@ class ReplayTestsInFreshProcess(NbGraderPreprocessor):
         config=True
     )
 
+    sealed_measurement = Bool(
+        True,
+        help="Measure each saved model in the sandbox (False is UNSAFE: loading a model file "
+        "has run code in Keras before; only for timing the sandbox's cost).",
+    ).tag(config=True)
+
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         cells = [cell for cell in nb.cells if is_replayed(cell, self.marker)]
         if not cells:
@@ -182,6 +188,8 @@ class ReplayTestsInFreshProcess(NbGraderPreprocessor):
     def _sealed_settings(self) -> SandboxSettings | None:
         """The sandbox for measurements (``SealedExecute``'s), or None when grading unsafely."""
         sealed = SealedExecute(parent=self.parent, config=self.config)
+        if not self.sealed_measurement:
+            return None
         if unavailable_reason() and sealed.unsafe_grade_without_sandbox:
             return None
         return sealed.settings()

@@ -94,10 +94,10 @@ def is_replayed(cell: NotebookNode, marker: str) -> bool:
     )
 
 
-def data_mounts() -> list[Mount]:
+def data_mounts(names: tuple[str, ...] = DATASETS) -> list[Mount]:
     """The data sets found on this machine, read-only under ``/data``."""
     mounts = []
-    for name in DATASETS:
+    for name in names:
         hit = locate(name)
         if hit:
             mounts.append(Mount(hit[1].resolve(), f"{DATA}/{name}"))
@@ -332,7 +332,7 @@ def measure_sealed(model_path: str | Path, settings: SandboxSettings | None = No
         (model_dir / path.name).write_bytes(data)
         os.chmod(model_dir, 0o755)
         os.chmod(model_dir / path.name, 0o644)
-        mounts = [Mount(model_dir, MODEL_DIR), *data_mounts()]
+        mounts = [Mount(model_dir, MODEL_DIR), *data_mounts(("mnist",))]
         argv = [sys.executable, "-I", "-m", EVALUATE_MODULE, f"{MODEL_DIR}/{path.name}"]
         env = sandbox_env("/tmp", {"MNIST_WIDGETS_DATA": DATA})
         done = run_sealed(
