@@ -94,10 +94,10 @@ def is_replayed(cell: NotebookNode, marker: str) -> bool:
     )
 
 
-def data_mounts() -> list[Mount]:
+def data_mounts(names: tuple[str, ...] = DATASETS) -> list[Mount]:
     """The data sets found on this machine, read-only under ``/data``."""
     mounts = []
-    for name in DATASETS:
+    for name in names:
         hit = locate(name)
         if hit:
             mounts.append(Mount(hit[1].resolve(), f"{DATA}/{name}"))
@@ -199,10 +199,10 @@ def _clean_outputs(outputs) -> list[NotebookNode]:
         isinstance(o, dict) and o.get("output_type") in _OUTPUT_TYPES for o in outputs
     ):
         return []
-    probe = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=outputs)])
     try:
-        nbformat.validate(probe)
-    except nbformat.ValidationError:
+        cell = nbformat.v4.new_code_cell(outputs=outputs)  # validates the outputs
+        nbformat.validate(nbformat.v4.new_notebook(cells=[cell]))
+    except Exception:  # nbformat raises several kinds: any invalid output drops them all
         return []
     return [nbformat.from_dict(o) for o in outputs]
 
@@ -332,7 +332,7 @@ def measure_sealed(model_path: str | Path, settings: SandboxSettings | None = No
         (model_dir / path.name).write_bytes(data)
         os.chmod(model_dir, 0o755)
         os.chmod(model_dir / path.name, 0o644)
-        mounts = [Mount(model_dir, MODEL_DIR), *data_mounts()]
+        mounts = [Mount(model_dir, MODEL_DIR), *data_mounts(("mnist",))]
         argv = [sys.executable, "-I", "-m", EVALUATE_MODULE, f"{MODEL_DIR}/{path.name}"]
         env = sandbox_env("/tmp", {"MNIST_WIDGETS_DATA": DATA})
         done = run_sealed(
