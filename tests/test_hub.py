@@ -19,6 +19,7 @@ the reason.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pwd
@@ -207,6 +208,79 @@ def test_guide_names_files_that_exist():
     assert not missing, f"the guide names files that do not exist: {missing}"
     for step in ("mnist-widgets data fetch mnist --dir /srv/data", f"/home/{GRADER}/{COURSE}"):
         assert step in text, f"the one-machine path lacks: {step}"
+
+
+# ---------------------------------------------------------------- the doctor, offline
+
+
+@pytest.fixture
+def open_folder():
+    """A folder under /tmp that other users can enter (pytest's own tmp_path is closed)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="mnist-widgets-doctor-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _doctor_setup(folder: Path, course_mode: int = 0o700, exchange_mode: int = 0o1777):
+    from mnist_widgets.commands.doctor import Setup
+
+    course, exchange = folder / "course", folder / "exchange"
+    course.mkdir()
+    exchange.mkdir()
+    course.chmod(course_mode)
+    exchange.chmod(exchange_mode)
+    (course / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.CourseDirectory.course_id = {COURSE!r}\n"
+        f"c.Exchange.root = {str(exchange)!r}\n"
+    )
+    return Setup(course, HUB_FILES, folder / "homes"), exchange
+
+
+def test_doctor_names_the_exchange_modes_to_set(open_folder, monkeypatch):
+    from mnist_widgets.commands.doctor import check_exchange
+
+    monkeypatch.delenv("JUPYTER_CONFIG_PATH", raising=False)
+    setup, exchange = _doctor_setup(open_folder, exchange_mode=0o755)
+    assert check_exchange(setup) == [
+        f"{exchange} must be world-writable and sticky: run sudo chmod 1777 {exchange}"
+    ]
+    exchange.chmod(0o1777)
+    inbound = exchange / COURSE / "inbound"
+    inbound.mkdir(parents=True)
+    inbound.chmod(0o777)  # anyone could list the submissions
+    assert check_exchange(setup) == [
+        f"students could list others' submissions in {inbound}: run chmod 2733 {inbound}"
+    ]
+    inbound.chmod(0o2733)
+    assert check_exchange(setup) == []
+
+
+def test_doctor_finds_a_course_folder_open_to_others(open_folder, monkeypatch):
+    from mnist_widgets.commands.doctor import check_course_folder, open_to_others
+
+    setup, _ = _doctor_setup(open_folder, course_mode=0o755)
+    (setup.course / "gradebook.db").write_text("")
+    assert open_to_others(setup.course / "gradebook.db")
+    assert check_course_folder(setup) == [
+        f"the course folder is open to other users: run chmod 700 {setup.course}"
+    ]
+    setup.course.chmod(0o700)
+    assert not open_to_others(setup.course / "gradebook.db")  # readable, but not reachable
+    assert check_course_folder(setup) == []
+
+
+def test_doctor_checks_students_settings_where_the_hub_files_are(tmp_path):
+    from mnist_widgets.commands.doctor import Setup, check_extensions
+
+    assert check_extensions(Setup(tmp_path, HUB_FILES, tmp_path)) == []
+    problems = check_extensions(Setup(tmp_path, tmp_path / "elsewhere", tmp_path))
+    assert problems == [
+        f"no students' settings in {tmp_path / 'elsewhere'}: copy assignments/jupyterhub/"
+        f"student/ to {tmp_path / 'elsewhere' / 'student'} (or --hub-files)"
+    ]
 
 
 @dataclass
@@ -569,6 +643,7 @@ def hub():
         _wait("the grader's service", lambda: _answers(service, process), log=log)
         live_hub.timings["hub start (s)"] = time.monotonic() - began
         yield live_hub
+        _report_timings(live_hub.timings)
     finally:
         if process is not None:
             _stop(process)
@@ -659,8 +734,9 @@ def course_flow(hub):
     hub.formgrader(f"assignment/{ASSIGNMENT}/collect")
     for user in STUDENTS:
         began = time.monotonic()
-        hub.formgrader(f"submission/{ASSIGNMENT}/{user}/autograde")
+        result = hub.formgrader(f"submission/{ASSIGNMENT}/{user}/autograde")
         hub.timings[f"autograde {user} (s)"] = time.monotonic() - began
+        hub.results.setdefault("autograde log", {})[user] = result.get("log", "")
     hub.formgrader(f"assignment/{ASSIGNMENT}/generate_feedback")
     hub.formgrader(f"assignment/{ASSIGNMENT}/release_feedback")
     for user in STUDENTS:
@@ -670,7 +746,6 @@ def course_flow(hub):
     )
     response.raise_for_status()
     hub.results["submissions"] = {item["student"]: item for item in response.json()}
-    _report_timings(hub.timings)
     return hub
 
 
@@ -695,6 +770,9 @@ def test_course_flow_through_the_hub_grades_each_student(course_flow, student, s
     feedback = list((home / COURSE / ASSIGNMENT / "feedback").rglob(f"{NOTEBOOK}.html"))
     assert feedback, f"{student} fetched no feedback"
     assert "test accuracy" in feedback[0].read_text() or score == 0.0
+    sandbox = importlib.util.find_spec("mnist_widgets.grading.sandbox") is not None
+    if sandbox:  # the notebook ran sealed, as the grader account, not in the service
+        assert "sealed run:" in course_flow.results["autograde log"][student]
 
 
 @pytest.mark.slow
