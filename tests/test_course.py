@@ -647,15 +647,13 @@ def test_package_installs_a_server_config_that_enables_nbgrader(tmp_path):
 
 
 def test_student_lab_config_hides_the_instructor_panels(tmp_path):
-    """assignments/jupyterhub/student_page_config.json, installed as a student image's
-    labconfig/page_config.json, turns off the formgrader, create-assignment and course
-    list, and leaves the assignment list and the validate button."""
-    (tmp_path / "labconfig").mkdir()
-    shutil.copy(
-        REPO / "assignments" / "jupyterhub" / "student_page_config.json",
-        tmp_path / "labconfig" / "page_config.json",
-    )
-    env = {**os.environ, "JUPYTER_CONFIG_PATH": str(tmp_path)}
+    """assignments/jupyterhub/student/, first on a student's server's JUPYTER_CONFIG_PATH,
+    turns off the formgrader, create-assignment and course list, and leaves the
+    assignment list and the validate button."""
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_PATH": str(REPO / "assignments" / "jupyterhub" / "student"),
+    }
     done = _run([str(VENV_BIN / "jupyter"), "labextension", "list"], REPO, env)
     listing = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
     disabled = set(re.findall(r"@jupyter/nbgrader:[a-z-]+", listing.split("Disabled")[-1]))
@@ -675,7 +673,7 @@ def test_hub_config_names_the_service_after_the_course():
 
     hub = load(REPO / "assignments" / "jupyterhub" / "jupyterhub_config.py")
     course = load(REPO / "assignments" / "nbgrader_config.py").CourseDirectory.course_id
-    shared = load(REPO / "assignments" / "jupyterhub" / "global_nbgrader_config.py")
+    shared = load(REPO / "assignments" / "jupyterhub" / "course" / "nbgrader_config.py")
     assert course == shared.CourseDirectory.course_id == COURSE
     (service,) = hub.JupyterHub.services
     assert service["name"] == course
