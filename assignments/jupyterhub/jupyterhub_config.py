@@ -103,6 +103,9 @@ c.Spawner.environment = {
     "JUPYTER_CONFIG_PATH": jupyter_config_path,
 }
 c.Spawner.pre_spawn_hook = close_home
+# A class logging in at once on a few cores starts JupyterLab slowly: wait for it.
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 90
 # The server's own token: the default `server` role (activity, access to itself), plus
 # what JupyterHubAuthPlugin reads: the user's groups and the course's service. The token
 # holds only those of these scopes its user holds (students hold no services scopes).

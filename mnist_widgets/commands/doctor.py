@@ -27,7 +27,8 @@ SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.validate_assignment",
 )
 FORMGRADER = SERVER_EXTENSIONS[0]
-LAB_ENABLE = "jupyter labextension enable --level=sys_prefix"
+BIN = Path(sys.prefix) / "bin"  # the kit's venv: the commands the problems name are its
+LAB_ENABLE = f"sudo {BIN / 'jupyter'} labextension enable --level=sys_prefix"
 INSTRUCTOR_PLUGINS = (
     "@jupyter/nbgrader:formgrader",
     "@jupyter/nbgrader:create-assignment",
@@ -129,7 +130,8 @@ def check_data(setup: Setup) -> list[str]:
     from ..data.loading import inspect
     from ..errors import DataError
 
-    fetch = "run sudo mnist-widgets data fetch mnist --dir /srv/data (the hub's MNIST_WIDGETS_DATA)"
+    target = os.environ.get("MNIST_WIDGETS_DATA", "/srv/data")
+    fetch = f"run sudo {BIN / 'mnist-widgets'} data fetch mnist --dir {target}"
     try:
         _, folder, reports = inspect("mnist")
     except DataError as exc:
@@ -275,13 +277,14 @@ def check_extensions(setup: Setup) -> list[str]:
     )
     if not labextension.is_dir():
         problems.append(
-            "nbgrader's JupyterLab extension is missing: run pip install nbgrader==0.9.6"
+            f"nbgrader's JupyterLab extension is missing: run sudo {BIN / 'pip'} install "
+            "nbgrader==0.9.6"
         )
     grader = jupyter_config_path()
     enabled = server_extensions(grader)
     for name in SERVER_EXTENSIONS:
         if not enabled.get(name):
-            enable = f"jupyter server extension enable --sys-prefix {name}"
+            enable = f"sudo {BIN / 'jupyter'} server extension enable --sys-prefix {name}"
             problems.append(f"{name} is off for the grader: run {enable}")
     for plugin in sorted(disabled_lab_plugins(grader) & set(INSTRUCTOR_PLUGINS)):
         problems.append(
