@@ -34,10 +34,14 @@ system-packages:
 	  else echo "note: install$$missing with apt-get (as root) for the browser and Fashion-MNIST tests"; fi; \
 	fi
 
-# configurable-http-proxy for the live-hub test, into .node/ (npm; skipped without npm):
-# 5.x on Node.js >= 20, 4.6 on older Node (Debian 12's nodejs is 18)
+# configurable-http-proxy for the live-hub test (tests/test_hub.py), into .node/: Debian's
+# nodejs and npm first (root only; skipped otherwise); 5.x on Node.js >= 20, else 4.6
+# (Debian 12's nodejs is 18)
 CHP := $(CURDIR)/.node/node_modules/.bin/configurable-http-proxy
 hub-proxy:
+	@if [ ! -x "$(CHP)" ] && ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
 	@if [ -x "$(CHP)" ]; then :; \
 	elif ! command -v npm >/dev/null; then \
 	  echo "note: install nodejs and npm (apt-get install nodejs npm) for the live-hub test"; \

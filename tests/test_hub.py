@@ -648,7 +648,7 @@ def hub():
         _wait("the grader's service", lambda: _answers(service, process), log=log)
         live_hub.timings["hub start (s)"] = time.monotonic() - began
         yield live_hub
-        _report_timings(live_hub.timings)
+        _report_timings(live_hub.timings, live_hub.results.get("autograde log", {}))
     finally:
         if process is not None:
             _stop(process)
@@ -754,13 +754,15 @@ def course_flow(hub):
     return hub
 
 
-def _report_timings(timings: dict[str, float]) -> None:
-    """Print the timings and keep them in test-output/hub-timings.json (for the guide)."""
+def _report_timings(timings: dict[str, float], logs: dict[str, str]) -> None:
+    """Print the timings; keep them and the autograde logs in test-output/ (for the guide)."""
     out = REPO / "test-output"
     out.mkdir(exist_ok=True)
     rounded = {name: round(seconds, 1) for name, seconds in timings.items()}
     rounded["load average (1 min)"] = round(os.getloadavg()[0], 2)
     (out / "hub-timings.json").write_text(json.dumps(rounded, indent=2) + "\n")
+    for student, log in logs.items():
+        (out / f"hub-autograde-{student}.log").write_text(log)
     print("\nlive hub timings:", json.dumps(rounded))
 
 
