@@ -115,6 +115,7 @@ class SealedRun:
     seconds: float
     limit: str | None = None  # "memory", "processes" or "time" when one was hit
     caps_note: str | None = None  # why a cap could not be set, if one could not
+    peak_memory: int | None = None  # bytes, when a memory cap measured it
     extra: dict = field(default_factory=dict)
 
 
@@ -296,13 +297,14 @@ def run_sealed(
                     returncode = process.wait()
         finally:
             limit = caps.limit_hit() if caps is not None else None
+            peak = caps.peak_memory() if caps is not None else None
             if caps is not None:
                 caps.close()
         seconds = time.monotonic() - start
         stdout, stderr = _tail(out_path), _tail(err_path)
     if timed_out:
         limit = "time"
-    return SealedRun(returncode, stdout, stderr, seconds, limit, caps_note)
+    return SealedRun(returncode, stdout, stderr, seconds, limit, caps_note, peak)
 
 
 _NO_BWRAP = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"

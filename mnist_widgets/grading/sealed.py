@@ -72,6 +72,7 @@ class ExecutionOutcome:
     copied: tuple[str, ...] = ()
     log: str = ""
     caps_note: str | None = None
+    peak_memory: int | None = None
 
 
 def settings_to_json(settings: SandboxSettings) -> str:
@@ -306,6 +307,7 @@ def execute_sealed(
         copied=tuple(copied),
         log="\n".join(log),
         caps_note=done.caps_note,
+        peak_memory=done.peak_memory,
     )
     return merged, outcome
 
