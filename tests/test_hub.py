@@ -453,6 +453,7 @@ class LiveHub:
 
     url: str
     folder: Path
+    pid: int
     namespace_pid: int | None  # the hub's pid, when it runs in its own mount namespace
     exchange: Path
     log: Path
@@ -642,7 +643,8 @@ def hub():
                 start_new_session=True,
             )
         url = f"http://127.0.0.1:{ports['port']}"
-        live_hub = LiveHub(url, folder, process.pid if reach else None, exchange, log, passwords)
+        namespace = process.pid if reach else None
+        live_hub = LiveHub(url, folder, process.pid, namespace, exchange, log, passwords)
         _wait("the hub", lambda: _answers(f"{url}/hub/api/", process), log=log)
         service = f"http://127.0.0.1:{ports['service_port']}{SERVICE}/api"
         _wait("the grader's service", lambda: _answers(service, process), log=log)
@@ -863,3 +865,39 @@ def test_doctor_verdicts_before_and_after_closing_a_home(course_flow):
     finally:
         home.chmod(0o700)
     assert hub.doctor().returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.hub
+def test_local_spawner_limits_are_variables_the_guide_says_so(course_flow):
+    """Defect 4, live: under LocalProcessSpawner a server gets MEM_LIMIT but no cap."""
+    hub = course_flow
+    uid = pwd.getpwnam(STUDENTS[0]).pw_uid
+    servers = [
+        proc
+        for proc in Path("/proc").iterdir()
+        if proc.name.isdigit()
+        and _owner(proc) == uid
+        and b"jupyterhub-singleuser" in _read(proc / "cmdline")
+    ]
+    assert servers, f"no server process of {STUDENTS[0]}"
+    environ = _read(servers[0] / "environ").split(b"\0")
+    for name in (b"MEM_LIMIT=", b"CPU_LIMIT="):  # the config's limits, as variables
+        assert any(item.startswith(name) for item in environ), name
+    hub_cgroup = _read(Path(f"/proc/{hub.pid}/cgroup"))
+    if _read(servers[0] / "cgroup") == hub_cgroup:  # no cgroup of its own: nothing enforced
+        assert re.search(r"LocalProcessSpawner[^.]*does not enforce", GUIDE.read_text())
+
+
+def _owner(proc: Path) -> int | None:
+    try:
+        return proc.stat().st_uid
+    except FileNotFoundError:
+        return None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return b""
