@@ -10,7 +10,10 @@ export MNIST_WIDGETS_DATA ?= $(SHARED)
 endif
 PORT ?= 8888
 
-.PHONY: lab test lint bench train install-lab install-test system-packages hub-proxy clean
+# `jupyter lab` refuses root unless told; a normal user needs no flag
+LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+
+.PHONY: lab lab-server jupyter-config test test-fast lint bench train install-lab install-test system-packages hub-proxy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +37,16 @@ system-packages:
 	  else echo "note: install$$missing with apt-get (as root) for the browser and Fashion-MNIST tests"; fi; \
 	fi
 
+# the kit's Jupyter configuration (jupyter-config/) in the venv: a wheel carries it as data
+# files, an editable install does not
+KIT_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.d/mnist_widgets.json \
+	$(VENV)/etc/ipython/ipython_kernel_config.json
+$(VENV)/etc/jupyter/jupyter_server_config.d/%.json: jupyter-config/server-config/%.json | $(BIN)/python
+	install -D -m 644 $< $@
+$(VENV)/etc/ipython/%.json: jupyter-config/kernel-config/%.json | $(BIN)/python
+	install -D -m 644 $< $@
+jupyter-config: $(KIT_CONFIG)
+
 # configurable-http-proxy for the live-hub test (tests/test_hub.py), into .node/: Debian's
 # nodejs and npm first (root only; skipped otherwise); 5.x on Node.js >= 20, else 4.6
 # (Debian 12's nodejs is 18)
@@ -53,19 +66,38 @@ hub-proxy:
 	fi
 
 ## make lab: set up, fetch the data, open the self-study notebook in JupyterLab
-lab: install-lab
+lab: install-lab jupyter-config
 	$(BIN)/mnist-widgets data fetch mnist
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) notebooks/tour.ipynb
+	@$(MAKE) --no-print-directory lab-server
+
+# the server step of `make lab` alone; LAB_ARGS adds options (tests/test_lab_server.py
+# runs it with --no-browser and a token of its own)
+lab-server:
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) $(LAB_FLAGS) \
+	  $(LAB_ARGS) notebooks/tour.ipynb
 
 ## make train: headless training of the codelab's final model on the full data
 train: install-lab
 	$(BIN)/mnist-widgets train --preset cnn-batchnorm --out runs
 
-## make test: install what the tests need, then lint and run the whole suite
-test: install-test system-packages hub-proxy
+## make test: install what the tests need, then lint and run the whole suite (what CI runs)
+test: install-test system-packages jupyter-config hub-proxy
 	$(BIN)/ruff check mnist_widgets tests bench
 	$(BIN)/ruff format --check mnist_widgets tests bench
-	$(BIN)/python -m pytest -q -W ignore::DeprecationWarning
+	$(BIN)/python -m pytest -q
+
+## make test-fast: lint and the quick tests: no browser, no nbgrader course, no worker
+## processes or clusters, nothing marked slow (installs only when pyproject.toml changed)
+FAST_TESTS := -m "not (browser or slow or cluster)" --ignore=tests/browser \
+	--ignore=tests/test_course.py
+test-fast: $(VENV)/.installed-test
+	$(BIN)/ruff check mnist_widgets tests bench
+	$(BIN)/ruff format --check mnist_widgets tests bench
+	$(BIN)/python -m pytest -q $(FAST_TESTS)
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@
 
 lint: install-test
 	$(BIN)/ruff check mnist_widgets tests bench

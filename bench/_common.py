@@ -81,8 +81,8 @@ def codelab_model(seed: int):
     """The cnn-batchnorm preset, compiled the codelab's way (Adam, plain model.compile)."""
     import keras
 
+    from mnist_widgets.models import build
     from mnist_widgets.models.presets import get_preset
-    from mnist_widgets.models.spec import build
 
     keras.utils.set_random_seed(seed)
     model = build(get_preset("cnn-batchnorm").layers, name="codelab")

@@ -8,13 +8,13 @@ dashboard attached, against plain ``model.fit(verbose=0)`` on the codelab's tf.d
   (stop/pause, NaN guard, events), no dashboard. P is the compute precision: float32, or
   mixed_bfloat16 (weights stay float32; the CPU's AMX units do the convolutions).
 - engine+dashboard P: the same with ``TrainingDashboard`` attached (headless: no front end
-  draws it, but it records every batch and pushes its charts as in a notebook).
+  draws it, but it hears every event and pushes its charts as in a notebook).
 
 Each time covers the whole call: scaling the images, building the pipeline, tracing, the
 epoch. The variants take turns, ``--repeats`` times each, with a fresh model each time;
 medians are compared. Wall time and the process's CPU time are both reported: on a shared
 machine the wall time swings with what else runs, the CPU time much less. The time spent
-inside the dashboard's own hooks is also measured directly. Test accuracy after the epoch
+inside the dashboard's own event handler is also measured directly. Test accuracy after the epoch
 is printed to show they learn alike.
 
     python bench/engine_vs_fit.py [--repeats 3] [--steps-per-execution 8] [--quick]
@@ -56,13 +56,9 @@ class Timing:
         self.wall = time.perf_counter() - self._wall
         self.cpu = time.process_time() - self._cpu
 
-    def time_hooks(self, callback) -> None:
-        """Add the wall time of each of ``callback``'s Keras hooks to ``hooks``."""
-        import keras
-
-        for name in dir(keras.callbacks.Callback):
-            if name.startswith("on_"):
-                setattr(callback, name, self._timed(getattr(callback, name)))
+    def time_listeners(self, listeners: list) -> None:
+        """Add the wall time of each call of each listener in ``listeners`` to ``hooks``."""
+        listeners[:] = [self._timed(listener) for listener in listeners]
 
     def _timed(self, hook):
         def timed(*args, **kwargs):
@@ -94,8 +90,8 @@ def plain_fit(data, seed: int, evaluate) -> tuple[Timing, float]:
 def engine(data, seed: int, evaluate, route, dashboard: bool) -> tuple[Timing, float]:
     import keras
 
+    from mnist_widgets.models import build
     from mnist_widgets.models.presets import get_preset
-    from mnist_widgets.models.spec import build
     from mnist_widgets.training.engine import Trainer
 
     preset = get_preset(PRESET)
@@ -103,7 +99,7 @@ def engine(data, seed: int, evaluate, route, dashboard: bool) -> tuple[Timing, f
     model = build(preset.layers, name="engine")
     trainer = Trainer(
         model,
-        preset.compile,
+        preset.recipe,
         data=data,
         epochs=1,
         batch_size=BATCH,
@@ -119,7 +115,7 @@ def engine(data, seed: int, evaluate, route, dashboard: bool) -> tuple[Timing, f
 
         board = TrainingDashboard()
         board.attach(trainer)
-        timing.time_hooks(board)
+        timing.time_listeners(trainer.emitter.listeners)  # the dashboard's only listener
     with timing:
         trainer.run()
     return timing, evaluate(model)
@@ -144,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*shuffle=True.*")
 
+    from mnist_widgets.accel.route import FastRoute
     from mnist_widgets.data import load_data
-    from mnist_widgets.training.fast import FastRoute
 
     data = load_data("mnist", download=False)
     if args.quick:

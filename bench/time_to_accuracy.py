@@ -67,20 +67,20 @@ def run_reference(data, seed, args, evaluate) -> Record:
 
 
 def run_fast(data, seed, args, evaluate) -> Record:
+    from mnist_widgets.accel.route import FastRoute
     from mnist_widgets.models.presets import build_model, get_preset
     from mnist_widgets.training.engine import Trainer, seed_everything
-    from mnist_widgets.training.fast import FastRoute
 
     preset = get_preset(FAST_PRESET)
     record = Record("fast", seed)
     seed_everything(seed)
     model = build_model(preset.name)
     route = FastRoute.for_device(**({} if args.shift is None else {"shift": args.shift}))
-    batch_size = args.fast_batch or preset.compile.batch_size
+    batch_size = args.fast_batch or preset.recipe.batch_size
     clock = accuracy_clock(evaluate, record, batch_size, args.eval_every)
     trainer = Trainer(
         model,
-        preset.compile,
+        preset.recipe,
         data=data,
         epochs=args.fast_epochs,
         batch_size=batch_size,

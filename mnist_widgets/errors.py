@@ -18,10 +18,6 @@ class DownloadError(DataError):
 class ModelSpecError(MnistWidgetsError):
     """A layer stack that cannot be built (bad shapes, bad parameters)."""
 
-    def __init__(self, message: str, layer_index: int | None = None) -> None:
-        super().__init__(message)
-        self.layer_index = layer_index
-
 
 class PresetError(MnistWidgetsError):
     """An unknown preset name or bad preset settings."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from html import unescape
 
 import ipywidgets as widgets
@@ -12,7 +12,8 @@ import traitlets
 
 from mnist_widgets.data.pipeline import scale_images
 from mnist_widgets.errors import ModelSpecError, PresetError
-from mnist_widgets.models import PRESETS, CompileSpec, ExponentialDecay, build, build_model
+from mnist_widgets.models import PRESETS, EpochDecay, build, build_model, get_preset
+from mnist_widgets.models.presets import EXTRA_PRESETS
 from mnist_widgets.models.spec import LAYER_KINDS
 from mnist_widgets.widgets.builder import LayerBuilder, parse_shape
 
@@ -49,7 +50,7 @@ def assert_consistent(builder: LayerBuilder) -> None:
 
 
 # -- presets -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", [*PRESETS, *EXTRA_PRESETS])
 def test_every_preset_round_trips(name):
     builder = LayerBuilder(preset=name)
     reference = build_model(name)
@@ -59,7 +60,7 @@ def test_every_preset_round_trips(name):
     assert builder.preset == name and builder.preset_menu.value == name
     assert builder.total_params == reference.count_params()
     assert builder.trainable_params == trainable
-    assert builder.compile_spec == PRESETS[name].compile
+    assert builder.recipe == get_preset(name).recipe  # betas, smoothing, any schedule
     # per-layer counts agree with Keras (the builder also lists the Input row)
     assert [s["params"] for s in builder.summary[1:]] == [
         layer.count_params() for layer in reference.layers
@@ -87,7 +88,7 @@ def test_preset_menu_loads_any_preset_and_shows_custom_after_an_edit():
     assert builder.preset == "cnn"
     assert builder.layers == [layer.to_dict() for layer in PRESETS["cnn"].layers]
     assert builder.total_params == build_model("cnn").count_params()
-    assert builder.compile_spec == PRESETS["cnn"].compile
+    assert builder.recipe == PRESETS["cnn"].recipe
     assert 'Model: "<b>cnn</b>"' in builder.table_view.value
 
     builder.set_param(5, "units", 50)
@@ -196,24 +197,30 @@ def test_a_mistyped_shape_shows_on_its_row_and_nothing_escapes():
     assert builder.valid and builder.rows[0].message.layout.display == "none"
 
 
-def test_compile_settings_make_the_compile_spec_code_and_model():
+def test_settings_controls_edit_the_recipe_code_and_model():
     builder = LayerBuilder(preset="dense")
     assert builder.rows[0].box.box_style == ""
-    by_name = {c.description: c for c in builder.setting_controls.values()}
-    assert by_name["initial rate"].layout.display == "none"  # no schedule yet
-    shown = [d for d, c in by_name.items() if c.layout.display != "none"]
-    assert shown == ["optimizer", "learning rate", "schedule", "batch size", "epochs"]
-    assert (by_name["batch size"].value, by_name["epochs"].value) == (128, 10)
+    controls = builder.setting_controls
+    assert list(controls) == ["optimizer", "learning_rate", "schedule", "batch_size", "epochs"]
+    assert controls["schedule"].value == "none" and not controls["learning_rate"].disabled
+    assert (controls["batch_size"].value, controls["epochs"].value) == (128, 10)
 
-    by_name["optimizer"].value = "sgd"
-    by_name["schedule"].value = "exponential"
-    assert by_name["initial rate"].layout.display is None and by_name["learning rate"].disabled
-    by_name["initial rate"].value = 0.05
-    by_name["decay / epoch"].value = 0.5
-    by_name["batch size"].value = 32
-    by_name["epochs"].value = 3
+    controls["optimizer"].value = "sgd"  # what the front end sends
+    controls["schedule"].value = "epoch decay"
+    controls = builder.setting_controls  # the schedule's parameters appear
+    assert controls["learning_rate"].disabled  # the schedule sets the rate
+    controls["schedule.initial"].value = 0.05
+    controls["schedule.rate"].value = 0.5
+    controls["batch_size"].value = 32
+    controls["epochs"].value = 3
 
-    assert builder.compile_spec == CompileSpec("sgd", 0.001, ExponentialDecay(0.05, 0.5), 32, 3)
+    assert builder.recipe == dataclasses.replace(
+        get_preset("dense").recipe,
+        optimizer="sgd",
+        schedule=EpochDecay(0.05, 0.5),
+        batch_size=32,
+        epochs=3,
+    )
     assert "SGD(learning_rate=0.05)" in builder.code
     assert "lambda epoch: 0.05 * 0.5 ** epoch" in builder.code
     assert "BATCH_SIZE = 32" in builder.code and "EPOCHS = 3" in builder.code
@@ -222,10 +229,76 @@ def test_compile_settings_make_the_compile_spec_code_and_model():
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.05)
     assert builder.preset == ""
 
-    builder.schedule = "none"  # traits and controls stay in step both ways
-    assert by_name["schedule"].value == "none" and not by_name["learning rate"].disabled
+    builder.schedule = None  # the recipe and the controls stay in step both ways
+    assert builder.setting_controls["schedule"].value == "none"
+    assert "schedule.initial" not in builder.setting_controls
+    assert not builder.setting_controls["learning_rate"].disabled
+    builder.epochs = 7
+    assert builder.setting_controls["epochs"].value == 7 and builder.recipe.epochs == 7
     with pytest.raises(traitlets.TraitError, match="learning_rate must be between"):
         builder.learning_rate = 0.0
+
+
+def test_a_refused_setting_leaves_the_recipe_and_says_why():
+    builder = LayerBuilder(preset="cnn-fast")
+    before = builder.recipe
+    warmup = builder.setting_controls["schedule.warmup"]
+    warmup.value = 1.5  # a one-cycle warm-up longer than the cycle
+    assert builder.recipe == before
+    assert "warmup" in unescape(builder._settings.message.value)
+    warmup.value = 0.3
+    assert builder.recipe.schedule.warmup == 0.3 and builder._settings.message.value == ""
+    builder.setting_controls["optimizer"].value = "sgd"  # SGD has no betas: they go
+    assert builder.recipe.optimizer == "sgd" and builder.recipe.betas is None
+
+
+@pytest.mark.parametrize("name", ["cnn-fast", "dense-lr-decay", "softmax"])
+def test_every_kind_of_schedule_shows_its_own_parameters(name):
+    builder = LayerBuilder(preset=name)
+    schedule = get_preset(name).recipe.schedule
+    shown = {k: c for k, c in builder.setting_controls.items() if k.startswith("schedule.")}
+    if schedule is None:
+        assert shown == {} and builder.setting_controls["schedule"].value == "none"
+        return
+    fields = [f.name for f in dataclasses.fields(schedule)]
+    assert [k.split(".", 1)[1] for k in shown] == fields
+    for key, control in shown.items():
+        assert control.value == getattr(schedule, key.split(".", 1)[1]), key
+    assert schedule.describe() in builder.status_view.value
+
+
+def test_the_model_is_one_object_until_the_stack_or_the_recipe_changes():
+    builder = LayerBuilder(preset="dense")
+    model = builder.model
+    assert builder.model is model  # fit then evaluate reach the same weights
+    builder.set_param(1, "units", 200)  # no change
+    builder.preset_menu.value = builder.preset_menu.value
+    assert builder.model is model
+
+    builder.set_param(1, "units", 100)
+    edited = builder.model
+    assert edited is not model and edited.count_params() == builder.total_params
+    assert builder.model is edited
+
+    builder.controls(0)["shape"].value = "28 by 28"  # a broken edit keeps the last model
+    assert not builder.valid and builder.model is edited
+    builder.controls(0)["shape"].value = "784"
+    assert builder.valid and builder.model is edited
+
+    builder.batch_size = 64  # the recipe changed: a new model compiled with it
+    assert builder.model is not edited
+    recompiled = builder.model
+    builder.setting_controls["optimizer"].value = "rmsprop"
+    assert builder.model is not recompiled
+    assert type(builder.model.optimizer).__name__ == "RMSprop"
+
+
+def test_only_what_a_view_reads_is_synced_to_the_front_end():
+    builder = LayerBuilder(preset="dense")
+    box_state = set(widgets.VBox().keys)
+    assert set(builder.keys) == box_state  # layers, recipe, summary... stay in the kernel
+    state = builder.get_state()
+    assert "summary" not in state and "layers" not in state
 
 
 # -- impossible stacks -----------------------------------------------------------------------
@@ -405,7 +478,7 @@ def test_the_model_is_compiled_and_learns(small_mnist, preset, images):
     builder = LayerBuilder(preset=preset)
     builder.batch_size = 32
     builder.learning_rate = 0.003
-    builder.schedule = "none"
+    builder.schedule = None
     for index, layer in enumerate(builder.layers):
         if layer["kind"] == "BatchNormalization":  # moving statistics settle in a few steps
             builder.set_param(index, "momentum", 0.5)
@@ -420,7 +493,7 @@ def test_the_model_is_compiled_and_learns(small_mnist, preset, images):
     assert after["accuracy"] > max(0.6, before["accuracy"] + 0.3)
 
 
-def test_a_control_change_is_quick_creates_no_widgets_and_rebuilds_leak_nothing():
+def test_a_control_change_creates_no_widgets_and_rebuilds_leak_nothing():
     from ipywidgets.widgets import widget as widget_module
 
     def live() -> int:
@@ -429,13 +502,10 @@ def test_a_control_change_is_quick_creates_no_widgets_and_rebuilds_leak_nothing(
     builder = LayerBuilder(preset="cnn-batchnorm")
     before = live()
     units = builder.controls(11)["units"]
-    start = time.perf_counter()
     for n in range(10):
         units.value = 101 + n
-    per_change = (time.perf_counter() - start) / 10
     assert builder.summary[11]["params"] == 1568 * 110
     assert live() == before  # the table and labels were rewritten, no widget was made
-    assert per_change < 0.5, per_change  # about 0.05 s here; a rebuild of editors is far more
 
     builder.add_layer("Dropout", 12)
     builder.remove_layer(12)

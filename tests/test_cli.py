@@ -54,6 +54,21 @@ def test_train_takes_the_fast_route(tmp_path):
     assert (tmp_path / "cnn-fast.keras").is_file()
 
 
+@pytest.mark.parametrize("name", [*PRESETS, *EXTRA_PRESETS])
+def test_the_curves_png_plans_every_presets_schedule(name, tmp_path):
+    from mnist_widgets.models.presets import get_preset
+    from mnist_widgets.reports.curves import curves_figure, save_curves
+
+    schedule = get_preset(name).recipe.rate_schedule(3)
+    used = [schedule.rate_at(e) for e in range(3)]
+    history = {"loss": [0.5, 0.3, 0.2], "accuracy": [0.8, 0.9, 0.95]}
+    rate_axes = curves_figure(history, used, schedule).axes[2]
+    planned = next(line for line in rate_axes.lines if line.get_label() == "planned")
+    for x, y in zip(planned.get_xdata(), planned.get_ydata(), strict=True):
+        assert y == pytest.approx(schedule.rate_at(min(x - 1, 3 - 1e-9)))
+    assert save_curves(history, used, tmp_path / "c.png", schedule).stat().st_size > 0
+
+
 def test_data_info_reports_place_counts_and_checksums():
     run = cli("data", "info", "mnist")
     assert run.returncode == 0, run.stderr

@@ -10,11 +10,11 @@ import sys
 import numpy as np
 import pytest
 
+from mnist_widgets.accel.route import FastRoute
 from mnist_widgets.data.augment import shift_images
 from mnist_widgets.models.presets import PRESETS, build_model, get_preset
 from mnist_widgets.models.schedules import OneCycle
 from mnist_widgets.training.engine import Trainer
-from mnist_widgets.training.fast import FastRoute
 
 
 def test_one_cycle_rises_to_its_peak_then_falls_to_its_floor():
@@ -39,7 +39,7 @@ def test_keras_schedule_gives_the_same_rates_per_step(opening):
 @pytest.mark.parametrize("opening", [0.0, 1.5])
 def test_one_cycle_code_is_a_working_per_epoch_lambda(opening):
     cycle = OneCycle(peak=0.01, epochs=5, opening=opening)
-    rate = eval(cycle.code(), {"math": math})  # noqa: S307 - our own generated code
+    rate = eval(cycle.to_code(), {"math": math})  # noqa: S307 - our own generated code
     for epoch in (0, 0.5, 1, 1.4, 1.5, 2, 3, 4, 5):
         assert rate(epoch) == pytest.approx(cycle(epoch))
 
@@ -60,7 +60,7 @@ def test_an_opening_cycle_ends_low_then_the_main_cycle_restarts():
 def test_fast_preset_is_found_but_not_on_the_codelab_ladder():
     assert "cnn-fast" not in PRESETS
     preset = get_preset("cnn-fast")
-    assert preset.compile.batch_size == 256 and preset.compile.schedule.per_step
+    assert preset.recipe.batch_size == 256 and isinstance(preset.recipe.schedule, OneCycle)
     assert build_model("cnn-fast").output_shape == (None, 10)
 
 
@@ -119,7 +119,7 @@ def test_fast_trainer_learns_and_counts_images_per_group(small_mnist, tmp_path):
 
     trainer = Trainer(
         model,
-        get_preset("cnn-fast").compile,
+        get_preset("cnn-fast").recipe,
         data=small_mnist,
         epochs=2,
         seed=1,
@@ -179,7 +179,7 @@ def test_fast_trainer_stops_from_a_listener(small_mnist):
 
     trainer = Trainer(
         model,
-        get_preset("cnn-fast").compile,
+        get_preset("cnn-fast").recipe,
         data=small_mnist,
         epochs=5,
         listeners=[stop_after_two_groups],
@@ -194,8 +194,9 @@ def test_fast_trainer_stops_from_a_listener(small_mnist):
 def test_smoothed_loss_matches_keras_one_hot_loss_and_saves(tmp_path):
     import keras
 
+    from mnist_widgets.errors import ModelSpecError
+    from mnist_widgets.models import TrainingRecipe, compile_model
     from mnist_widgets.models.losses import smoothed_sparse_crossentropy
-    from mnist_widgets.models.spec import CompileSpec, ModelSpecError, compile_model
 
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.ones(10), size=8).astype("float32")
@@ -205,12 +206,12 @@ def test_smoothed_loss_matches_keras_one_hot_loss_and_saves(tmp_path):
     assert ours == pytest.approx(float(keras_one_hot(np.eye(10)[labels], probs)), rel=1e-5)
     assert ours != pytest.approx(float(smoothed_sparse_crossentropy(0.0)(labels, probs)))
     model = build_model("dense", compiled=False)
-    compile_model(model, CompileSpec(label_smoothing=0.1))
+    compile_model(model, TrainingRecipe(label_smoothing=0.1))
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert loaded.loss.label_smoothing == pytest.approx(0.1)
     with pytest.raises(ModelSpecError):
-        CompileSpec(label_smoothing=1.0)
+        TrainingRecipe(label_smoothing=1.0)
 
 
 def test_codelab_pipeline_shifts_training_images_when_asked(mnist):
@@ -230,8 +231,8 @@ def test_codelab_pipeline_shifts_training_images_when_asked(mnist):
     assert all(np.array_equal(b[..., 0], original) for b in plain)
 
 
-def test_fast_route_takes_the_shift_from_the_compile_spec(mnist, monkeypatch):
-    from mnist_widgets.models.spec import CompileSpec
+def test_fast_route_takes_the_shift_from_the_recipe(mnist, monkeypatch):
+    from mnist_widgets.models import TrainingRecipe
 
     seen = []
     real = FastRoute.train_dataset
@@ -242,7 +243,7 @@ def test_fast_route_takes_the_shift_from_the_compile_spec(mnist, monkeypatch):
 
     monkeypatch.setattr(FastRoute, "train_dataset", spy)
     (x, y), test = mnist
-    spec = CompileSpec("adam", 0.001, None, 64, 1, shift=1)
+    spec = TrainingRecipe("adam", 0.001, None, 64, 1, shift=1)
     for route, expected in ((FastRoute(), 1), (FastRoute(shift=2), 2)):
         Trainer(
             build_model("dense", compiled=False),
@@ -255,18 +256,20 @@ def test_fast_route_takes_the_shift_from_the_compile_spec(mnist, monkeypatch):
         assert seen.pop() == expected
 
 
-def test_compile_spec_passes_adam_betas_and_refuses_them_elsewhere():
-    from mnist_widgets.models.spec import CompileSpec, ModelSpecError, make_optimizer, to_code
+def test_recipe_passes_adam_betas_and_refuses_them_elsewhere():
+    from mnist_widgets.errors import ModelSpecError
+    from mnist_widgets.models import TrainingRecipe, to_code
+    from mnist_widgets.models.build import make_optimizer
 
-    spec = CompileSpec("adam", 0.01, betas=(0.7, 0.9))
+    spec = TrainingRecipe("adam", 0.01, betas=(0.7, 0.9))
     optimizer = make_optimizer(spec)
     assert (optimizer.beta_1, optimizer.beta_2) == (0.7, 0.9)
     assert "beta_1=0.7, beta_2=0.9" in to_code(get_preset("dense").layers, spec)
-    assert make_optimizer(CompileSpec("adam", 0.01)).beta_1 == 0.9  # Keras' default
+    assert make_optimizer(TrainingRecipe("adam", 0.01)).beta_1 == 0.9  # Keras' default
     with pytest.raises(ModelSpecError, match="betas are for"):
-        CompileSpec("sgd", 0.01, betas=(0.7, 0.9))
+        TrainingRecipe("sgd", 0.01, betas=(0.7, 0.9))
     with pytest.raises(ModelSpecError):
-        CompileSpec("adam", 0.01, betas=(0.7, 1.0))
+        TrainingRecipe("adam", 0.01, betas=(0.7, 1.0))
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -292,7 +295,7 @@ def test_the_train_step_is_traced_once_when_built_before_tracing(
     data = ((x[:1024], y[:1024]), (xt[:256], yt[:256]))
     preset = get_preset(name)
     result = Trainer(
-        model, preset.compile, data=data, epochs=1, seed=2, validate=False, fast=fast
+        model, preset.recipe, data=data, epochs=1, seed=2, validate=False, fast=fast
     ).run()
     assert result.epochs_run == 1 and np.isfinite(result.history["loss"][0])
     assert len(traces) == (1 if prebuilt else 2)
@@ -309,7 +312,7 @@ def test_fast_route_updates_with_the_fused_adam_and_releases_it(small_mnist, mon
         return fused_kernel(**kwargs)
 
     monkeypatch.setattr(tf.raw_ops, "ResourceApplyAdam", counted)
-    import mnist_widgets.training.fast as fast
+    import mnist_widgets.accel.route as fast
 
     optimizers = []
     fuse = fast.fuse_adam
@@ -318,7 +321,7 @@ def test_fast_route_updates_with_the_fused_adam_and_releases_it(small_mnist, mon
     model = build_model("cnn-fast")
     Trainer(
         model,
-        get_preset("cnn-fast").compile,
+        get_preset("cnn-fast").recipe,
         data=((x[:1024], y[:1024]), test),
         epochs=1,
         validate=False,
@@ -339,3 +342,43 @@ def test_fast_pipelines_run_without_autotuning(small_mnist):
         assert dataset.options().autotune.enabled is False
     images, labels = next(iter(train))
     assert images.shape == (64, 28, 28, 1) and labels.shape == (64,)
+
+
+def test_release_undoes_every_change_of_the_gpu_route():
+    """The GPU route's changes (float16 layers, loss scaling, XLA, grouped steps, fused
+    kernels) are all undone by ``release``; compiling needs no GPU."""
+    import keras
+
+    model = build_model("cnn-fast", compiled=False)
+    before = [layer.dtype_policy.name for layer in model.layers]
+    route = FastRoute(jit_compile=True, precision="mixed_float16", steps_per_execution=4)
+    route.compile(model, get_preset("cnn-fast").recipe, 5, 2048, 256)
+    assert model.layers[0].dtype_policy.name == "mixed_float16"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.jit_compile and model.steps_per_execution == 4
+    adam = model.optimizer.inner_optimizer
+    assert "update_step" in vars(adam)
+    route.release(model)
+    assert [layer.dtype_policy.name for layer in model.layers] == before
+    assert model.optimizer is adam and "update_step" not in vars(adam)
+    assert not model.jit_compile and model.steps_per_execution == 1
+    route.release(model)  # twice is harmless
+    cpu = FastRoute()  # float32: the batch-norm layers train through the fused kernel
+    cpu.compile(model, get_preset("cnn-fast").recipe, 5, 2048, 256)
+    assert sum("call" in vars(layer) for layer in model.layers) == 4
+    cpu.release(model)
+    assert not any("call" in vars(layer) for layer in model.layers)
+
+
+def test_untested_keras_trains_with_its_own_kernels_and_says_so(small_mnist, monkeypatch):
+    import keras
+
+    import mnist_widgets.accel.fused as fused
+
+    monkeypatch.setattr(keras, "version", lambda: "3.99.0")
+    assert "not 3.99.0" in fused.unavailable_reason()
+    model = build_model("cnn-fast", compiled=False)
+    with pytest.warns(RuntimeWarning, match="fused kernels are tested with Keras 3.14, 3.15"):
+        FastRoute().compile(model, get_preset("cnn-fast").recipe, 1, 1024, 256)
+    assert not any("call" in vars(layer) for layer in model.layers)
+    assert "update_step" not in vars(model.optimizer)

@@ -30,7 +30,7 @@ def model(mnist):
     model = build_model("dense")
     Trainer(
         model,
-        get_preset("dense").compile,
+        get_preset("dense").recipe,
         data=mnist,
         limit=3000,
         epochs=1,

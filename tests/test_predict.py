@@ -16,7 +16,7 @@ DIGITS = 20  # test digits written as pictures
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, small_mnist):
     """A dense model trained for one epoch on 3,000 images, saved both ways."""
-    from mnist_widgets.trainer.export import save_keras, save_saved_model
+    from mnist_widgets.cloud.export import save_keras, save_saved_model
     from mnist_widgets.training.engine import train_preset
 
     (x_train, y_train), test = small_mnist
@@ -150,3 +150,38 @@ def test_a_blank_picture_is_predicted_not_refused(models, tmp_path, capsys):
     assert main(["predict", "--model", str(folder / "dense.keras"), str(blank)]) == 0
     digit, probability = parse(capsys.readouterr().out)[str(blank)]
     assert 0 <= digit <= 9 and 0 < probability <= 1
+
+
+def test_a_model_trained_with_the_kits_schedule_and_loss_saves_for_plain_keras(
+    tmp_path, small_mnist
+):
+    """cnn-fast trains with the kit's one-cycle schedule and smoothed loss; its saved .keras
+    file loads, compiled, in a process that never imports the kit."""
+    import subprocess
+    import sys
+
+    from mnist_widgets.cloud.export import save_keras
+    from mnist_widgets.training.engine import train_preset
+
+    (x_train, y_train), (x_test, y_test) = small_mnist
+    data = ((x_train[:512], y_train[:512]), (x_test[:200], y_test[:200]))
+    model, _ = train_preset("cnn-fast", epochs=1, data=data, seed=1, fast=True)
+    path = tmp_path / "fast.keras"
+    save_keras(model, str(path))
+    np.save(tmp_path / "x.npy", x_test[:5].reshape(-1, 28, 28, 1) / 255.0)
+    code = (
+        "import sys, keras, numpy as np; m = keras.models.load_model(sys.argv[1]); "
+        "assert m.optimizer is not None and m.loss == 'sparse_categorical_crossentropy'; "
+        "assert not any(k.startswith('mnist_widgets') for k in sys.modules); "
+        "print(m.predict(np.load(sys.argv[2]), verbose=0).argmax(1).tolist())"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    expected = model.predict(x_test[:5].reshape(-1, 28, 28, 1) / 255.0, verbose=0).argmax(1)
+    assert run.stdout.split("\n")[-2] == str(expected.tolist())

@@ -1,6 +1,6 @@
 """The cloud-ready trainer: a real two-worker run, a killed run that resumes, its flags.
 
-The runs are real subprocesses of ``python -m mnist_widgets.trainer`` on a small slice of the
+The runs are real subprocesses of ``python -m mnist_widgets.cloud`` on a small slice of the
 real MNIST on the CPU, each with a timeout so that a hang fails instead of blocking.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_widgets.trainer.strategy import Task, worker_path
+from mnist_widgets.cloud.strategy import Task, worker_path
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT = 240  # seconds for one trainer process (the CI machine may be busy)
@@ -44,7 +44,7 @@ def trainer_env(**extra: str) -> dict[str, str]:
 
 
 def trainer(*args: str) -> list[str]:
-    return [sys.executable, "-m", "mnist_widgets.trainer", *args]
+    return [sys.executable, "-m", "mnist_widgets.cloud", *args]
 
 
 def run_one(command: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -287,13 +287,14 @@ def test_mirrored_strategy_trains_the_batchnorm_cnn_and_exports_it(tmp_path, mni
 
 
 def test_hyperparameters_change_the_preset_layers():
+    from mnist_widgets.cloud.hyperparameters import Hyperparameters, layers_with, recipe_with
+    from mnist_widgets.cloud.task import compiled_model
     from mnist_widgets.models.presets import get_preset
-    from mnist_widgets.trainer.model import Hyperparameters, build_compiled, learning_rate
 
     preset = get_preset("cnn-batchnorm")
     hp = Hyperparameters(conv1=4, conv2=8, conv3=16, dropout=0.1, bn_momentum=0.9, lr_start=0.02)
-    schedule = learning_rate(preset, hp, steps_per_epoch=100)
-    model = build_compiled(preset, hp, schedule)
+    recipe = recipe_with(preset, hp, steps_per_epoch=100)
+    model = compiled_model(layers_with(preset, hp), recipe, 100, recipe.epochs)
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == [layer.kind for layer in preset.layers[1:]]  # same ladder rung
     convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
@@ -306,32 +307,103 @@ def test_hyperparameters_change_the_preset_layers():
         24,
         32,
     ]  # the preset itself is untouched
-    # the preset's per-epoch decay (x0.666 each epoch) becomes the same decay per step
-    assert schedule.rate_at(0) == pytest.approx(0.02)
-    assert schedule.rate_at(100) == pytest.approx(0.02 * 0.666)
-    assert schedule.rate_at(300) == pytest.approx(0.02 * 0.666**3)
-    assert float(model.optimizer.learning_rate) == pytest.approx(0.02)
+    # --lr-start replaces the start of the preset's per-epoch decay (x0.666 each epoch)
+    rate = model.optimizer.learning_rate
+    schedule = model.optimizer._learning_rate
+    assert [float(schedule(step)) for step in (0, 99, 100, 300)] == pytest.approx(
+        [0.02, 0.02, 0.02 * 0.666, 0.02 * 0.666**3]
+    )
+    assert float(rate) == pytest.approx(0.02)
 
 
 def test_learning_rate_flags():
+    from mnist_widgets.cloud.hyperparameters import Hyperparameters, recipe_with
     from mnist_widgets.errors import PresetError
     from mnist_widgets.models.presets import get_preset
-    from mnist_widgets.trainer.model import Hyperparameters, learning_rate
+    from mnist_widgets.models.schedules import OneCycle
 
     dense = get_preset("dense")  # Adam at 0.001, no schedule
-    assert learning_rate(dense, Hyperparameters(), 50).rate_at(10_000) == pytest.approx(0.001)
-    decay = learning_rate(
+    assert recipe_with(dense, Hyperparameters(), 50) == dense.recipe
+    assert recipe_with(dense, Hyperparameters(lr_start=0.02), 50).rate_schedule().rate_at(9) == 0.02
+    decay = recipe_with(
         dense, Hyperparameters(lr_start=0.02, lr_end=1e-4, lr_decay_steps=600), 50
-    )
-    assert decay.rate_at(600) == pytest.approx(1e-4 + 0.02 / np.e)
-    assert decay.rate_at(10**6) == pytest.approx(1e-4)
+    ).schedule
+    assert decay.rate_at(600 / 50) == pytest.approx(1e-4 + 0.02 / np.e)  # 600 steps: 12 epochs
+    assert decay.rate_at(10**5) == pytest.approx(1e-4)
+    assert float(decay.keras_schedule(50)(600)) == pytest.approx(1e-4 + 0.02 / np.e, rel=1e-5)
     with pytest.raises(PresetError, match="--lr-end needs --lr-decay-steps"):
-        learning_rate(dense, Hyperparameters(lr_end=1e-4), 50)
-    fast = get_preset("cnn-fast")  # a one-cycle schedule: the trainer cannot guess its decay
-    with pytest.raises(PresetError, match="not an exponential decay"):
-        learning_rate(fast, Hyperparameters(), 50)
-    own = learning_rate(fast, Hyperparameters(lr_start=0.01, lr_decay_steps=100), 50)
-    assert own.rate_at(100) == pytest.approx(0.01 / np.e)
+        recipe_with(dense, Hyperparameters(lr_end=1e-4), 50)
+    batchnorm = get_preset("cnn-batchnorm").recipe.schedule
+    floored = recipe_with(get_preset("cnn-batchnorm"), Hyperparameters(lr_end=1e-4), 50)
+    assert floored.schedule.rate_at(3) == pytest.approx(1e-4 + batchnorm.rate_at(3))
+    fast = get_preset("cnn-fast")  # its one cycle, or its peak moved by --lr-start
+    assert recipe_with(fast, Hyperparameters(), 50) == fast.recipe
+    peak = recipe_with(fast, Hyperparameters(lr_start=0.005), 50).schedule
+    assert isinstance(peak, OneCycle) and peak.peak == 0.005 and peak.opening == 0.67
+    own = recipe_with(fast, Hyperparameters(lr_start=0.01, lr_decay_steps=100), 50)
+    assert own.rate_schedule().rate_at(2) == pytest.approx(0.01 / np.e)  # 100 steps: 2 epochs
+    assert own.betas == (0.7, 0.9) and own.label_smoothing == 0.1  # the rest of the recipe
+
+
+class Compiled(Exception):
+    """Raised by the patched ``fit`` once it has seen how its model was compiled."""
+
+
+def compiled_configs(monkeypatch, start) -> dict:
+    """How the model that ``start()`` goes on to fit was compiled: optimizer and loss configs."""
+    import keras
+
+    seen = {}
+
+    def fit(model, *args, **kwargs):
+        loss = model.loss
+        seen["optimizer"] = model.optimizer.get_config()
+        seen["optimizer"]["name"] = type(model.optimizer).__name__  # Keras numbers the names
+        seen["loss"] = loss if isinstance(loss, str) else keras.losses.serialize(loss)
+        raise Compiled
+
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.Model, "fit", fit)
+        with pytest.raises(Compiled):
+            start()
+    return seen
+
+
+@pytest.mark.parametrize("name", ["cnn-fast", "cnn-batchnorm"])
+def test_every_entry_point_compiles_the_presets_recipe(name, monkeypatch, tmp_path, mnist):
+    """``mnist-widgets train``, the engine and ``mnist-widgets trainer`` compile one preset
+    with the same optimizer (betas, per-step schedule) and loss (label smoothing). 2048
+    images make the same number of steps per epoch on every route (whole batches, whole
+    groups of steps), so the schedules' configs match exactly."""
+    from mnist_widgets.cli import main
+    from mnist_widgets.models.presets import get_preset
+    from mnist_widgets.training.engine import train_preset
+
+    limit = "2048"
+    cli = compiled_configs(
+        monkeypatch,
+        lambda: main(["train", "--preset", name, "--limit", limit, "--out", str(tmp_path / "c")]),
+    )
+    engine = compiled_configs(
+        monkeypatch,
+        lambda: train_preset(name, limit=int(limit), data=mnist, fast=name == "cnn-fast"),
+    )
+    cloud = compiled_configs(
+        monkeypatch,
+        lambda: main(["trainer", "--preset", name, "--limit", limit, "--job-dir", str(tmp_path)]),
+    )
+    assert cli == engine == cloud
+    recipe = get_preset(name).recipe
+    optimizer = cloud["optimizer"]
+    assert optimizer["name"] == "Adam" and isinstance(optimizer["learning_rate"], dict)
+    assert (optimizer["beta_1"], optimizer["beta_2"]) == (recipe.betas or (0.9, 0.999))
+    schedule = optimizer["learning_rate"]["config"]
+    if name == "cnn-fast":
+        assert schedule["peak"] == 0.01 and schedule["opening_steps"] == round(0.67 * 8)
+        assert cloud["loss"]["config"]["label_smoothing"] == 0.1
+    else:
+        assert schedule["decay_rate"] == 0.666 and schedule["decay_steps"] == 2048 // 64
+        assert cloud["loss"] == "sparse_categorical_crossentropy"
 
 
 def test_chief_and_worker_paths():
@@ -405,7 +477,7 @@ def test_bad_flag_values_are_refused(capsys):
 def test_tuning_config_names_real_flags_and_the_reported_metric():
     import yaml
 
-    from mnist_widgets.trainer.task import build_parser
+    from mnist_widgets.cloud.task import build_parser
 
     config = yaml.safe_load((REPO / "docs" / "cloud" / "hptuning.yaml").read_text())
     study = config["studySpec"]
@@ -420,4 +492,4 @@ def test_tuning_config_names_real_flags_and_the_reported_metric():
     }
     job = yaml.safe_load((REPO / "docs" / "cloud" / "job.yaml").read_text())
     pool = job["workerPoolSpecs"][0]
-    assert "mnist_widgets.trainer" in " ".join(pool["containerSpec"]["command"])
+    assert "mnist_widgets.cloud" in " ".join(pool["containerSpec"]["command"])

@@ -102,7 +102,7 @@ def read_inputs(path: Path) -> tuple[np.ndarray, bool]:
 
 
 def run(args) -> int:
-    from ..trainer.export import load_predictor
+    from ..cloud.export import load_predictor
 
     predict = load_predictor(args.model)  # errors here are the user's: exit 2
     failed = False

@@ -21,7 +21,7 @@ def run(args) -> int:
 
 
 def _show(preset, verbose: bool) -> None:
-    c = preset.compile
+    c = preset.recipe
     rate = c.schedule.describe() if c.schedule else f"{c.learning_rate:g}"
     print(
         f"{preset.name:<15} ~{preset.expected_accuracy:.1%}  {preset.title}  "

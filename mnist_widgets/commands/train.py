@@ -58,10 +58,10 @@ def run(args) -> int:
     preset = get_preset(args.preset)
     data = load_data(args.dataset)
     seed_everything(args.seed)
-    model = build_model(preset.name)
+    model = build_model(preset.name, compiled=False)  # the engine compiles it for the run
     trainer = Trainer(
         model,
-        preset.compile,
+        preset.recipe,
         data=data,
         limit=args.limit,
         epochs=args.epochs,
@@ -79,7 +79,12 @@ def run(args) -> int:
     tmp = out / f".{preset.name}.{os.getpid()}.keras"
     model.save(tmp)
     os.replace(tmp, model_path)
-    png = save_curves(result.history, result.learning_rates, out / f"{preset.name}-curves.png")
+    png = save_curves(
+        result.history,
+        result.learning_rates,
+        out / f"{preset.name}-curves.png",
+        preset.recipe.rate_schedule(trainer.epochs),
+    )
     if result.stop_reason == "nan":
         print(f"warning: {result.message}")
     print(f"saved {model_path} and {png} ({result.seconds:.0f} s of training)")

@@ -1,11 +1,11 @@
 """``mnist-widgets trainer``: the cloud-ready trainer (same flags as ``python -m
-mnist_widgets.trainer``)."""
+mnist_widgets.cloud``)."""
 
 from __future__ import annotations
 
 
 def register(sub) -> None:
-    from ..trainer.task import add_arguments
+    from ..cloud.task import add_arguments
 
     parser = sub.add_parser(
         "trainer",
@@ -19,6 +19,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..trainer.task import run as train
+    from ..cloud.task import run as train
 
     return train(args)

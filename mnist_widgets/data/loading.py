@@ -98,8 +98,7 @@ def load_data(
     """
     info = dataset_info(name)
     _, folder = resolve_dir(info.name, data_dir, download)
-    # One file after another: the training images are 85% of the work, and threads made the
-    # whole slower, not faster, on a busy 2-core machine (bench/README.md).
+    # One file after another, on this thread (bench/data_load.py times the loading).
     arrays = {
         stem: _load_one(find_file(folder, stem), info.files[stem], verify)[0] for stem in FILE_STEMS
     }

@@ -41,7 +41,6 @@ class DatasetInfo:
     name: str
     files: dict[str, KnownFile]
     mirrors: tuple[str, ...]
-    class_names: tuple[str, ...]
 
 
 MNIST = DatasetInfo(
@@ -77,7 +76,6 @@ MNIST = DatasetInfo(
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
     ),
-    class_names=tuple(str(i) for i in range(10)),
 )
 
 FASHION_MNIST = DatasetInfo(
@@ -107,18 +105,6 @@ FASHION_MNIST = DatasetInfo(
     mirrors=(
         "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-    ),
-    class_names=(
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
     ),
 )
 

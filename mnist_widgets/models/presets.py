@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import PresetError
-from .schedules import ExponentialDecay, OneCycle
-from .spec import CompileSpec, LayerSpec, build, compile_model
+from .build import build, compile_model
+from .recipe import TrainingRecipe
+from .schedules import EpochDecay, OneCycle
+from .spec import LayerSpec
 
 L = LayerSpec
 
@@ -19,9 +21,8 @@ class Preset:
     title: str
     description: str
     layers: list[LayerSpec]
-    compile: CompileSpec
+    recipe: TrainingRecipe
     expected_accuracy: float
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -66,7 +67,7 @@ def _conv_stack(batchnorm: bool) -> list[LayerSpec]:
     return layers
 
 
-SOFTMAX_DECAY = ExponentialDecay(0.01, 0.6)
+SOFTMAX_DECAY = EpochDecay(0.01, 0.6)
 
 PRESETS: dict[str, Preset] = {}
 
@@ -81,9 +82,8 @@ _add(
         "One dense softmax layer",
         "A single Dense(10, softmax) layer on the 784 pixels, trained with plain SGD.",
         [_dense_input(), L("Dense", {"units": 10, "activation": "softmax"})],
-        CompileSpec("sgd", 0.01, None, 128, 10),
+        TrainingRecipe("sgd", 0.01, None, 128, 10),
         0.92,
-        ("dense",),
     )
 )
 _add(
@@ -97,9 +97,8 @@ _add(
             L("Dense", {"units": 60}),
             L("Dense", {"units": 10, "activation": "softmax"}),
         ],
-        CompileSpec("adam", 0.001, None, 128, 10),
+        TrainingRecipe("adam", 0.001, None, 128, 10),
         0.97,
-        ("dense",),
     )
 )
 _add(
@@ -113,9 +112,8 @@ _add(
             L("Dense", {"units": 60}),
             L("Dense", {"units": 10, "activation": "softmax"}),
         ],
-        CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10),
+        TrainingRecipe("adam", 0.01, SOFTMAX_DECAY, 128, 10),
         0.98,
-        ("dense", "schedule"),
     )
 )
 _add(
@@ -134,9 +132,8 @@ _add(
             L("Dropout", {"rate": 0.25}),
             L("Dense", {"units": 10, "activation": "softmax"}),
         ],
-        CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10),
+        TrainingRecipe("adam", 0.01, SOFTMAX_DECAY, 128, 10),
         0.98,
-        ("dense", "dropout"),
     )
 )
 _add(
@@ -146,9 +143,8 @@ _add(
         "Conv 3x3x12, 6x6x24 stride 2, 6x6x32 stride 2, then dense 200: shapes matter.",
         _conv_stack(False)
         + [L("Dense", {"units": 200}), L("Dense", {"units": 10, "activation": "softmax"})],
-        CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10),
+        TrainingRecipe("adam", 0.01, SOFTMAX_DECAY, 128, 10),
         0.99,
-        ("cnn",),
     )
 )
 _add(
@@ -162,9 +158,8 @@ _add(
             L("Dropout", {"rate": 0.25}),
             L("Dense", {"units": 10, "activation": "softmax"}),
         ],
-        CompileSpec("adam", 0.01, SOFTMAX_DECAY, 128, 10),
+        TrainingRecipe("adam", 0.01, SOFTMAX_DECAY, 128, 10),
         0.992,
-        ("cnn", "dropout"),
     )
 )
 _add(
@@ -181,9 +176,8 @@ _add(
             L("Dropout", {"rate": 0.3}),
             L("Dense", {"units": 10, "activation": "softmax"}),
         ],
-        CompileSpec("adam", 0.01, ExponentialDecay(0.01, 0.666), 64, 12),
+        TrainingRecipe("adam", 0.01, EpochDecay(0.01, 0.666), 64, 12),
         0.995,
-        ("cnn", "batchnorm"),
     )
 )
 
@@ -204,7 +198,7 @@ def build_model(name: str, compiled: bool = True):
     """The Keras model of a preset, compiled with its optimizer unless ``compiled`` is False."""
     preset = get_preset(name)
     model = build(preset.layers, name=name.replace("-", "_"))
-    return compile_model(model, preset.compile) if compiled else model
+    return compile_model(model, preset.recipe) if compiled else model
 
 
 def _fast_layers() -> list[LayerSpec]:
@@ -244,10 +238,10 @@ EXTRA_PRESETS["cnn-fast"] = Preset(
     "Lean CNN for speed",
     "A third of cnn-batchnorm's work per image: every conv has stride 2; batch 256, Adam "
     "with short memories (betas 0.7, 0.9), label smoothing 0.1, random shifts of 1 pixel, "
-    "and a per-step rate: an opening cycle of two thirds of an epoch (about 99% after it), "
-    "then one cycle over the rest of the five epochs. Ends above 99.5% (bench/README.md).",
+    "and a per-step rate: an opening cycle of two thirds of an epoch, then one cycle over the "
+    "rest of the five epochs.",
     _fast_layers(),
-    CompileSpec(
+    TrainingRecipe(
         "adam",
         0.01,
         OneCycle(0.01, 5, warmup=0.2, start_div=25, opening=0.67),
@@ -258,5 +252,4 @@ EXTRA_PRESETS["cnn-fast"] = Preset(
         betas=(0.7, 0.9),
     ),
     0.995,
-    ("cnn", "batchnorm", "fast"),
 )

@@ -1,57 +1,123 @@
-"""Learning-rate schedules as plain data: callable per epoch, printable as code."""
+"""Learning-rate schedules as plain data, all with one interface (``Schedule``).
+
+A schedule gives the rate at any point of training (``rate_at``, in epochs), the same curve
+per optimizer step for Keras (``keras_schedule``), one line for people (``describe``) and the
+Python expression the generated code uses (``to_code``). The builder, the dashboard's planned
+rates, the command line's curves and the code generator use only this interface, so they
+handle every schedule alike.
+
+Example:
+
+    schedule = EpochDecay(initial=0.01, rate=0.6)
+    schedule.rate_at(2)                      # 0.0036
+    optimizer = keras.optimizers.Adam(schedule.keras_schedule(steps_per_epoch=469))
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, replace
+
+
+class Schedule:
+    """The base class: a learning rate as a function of training progress."""
+
+    def rate_at(self, epoch: float) -> float:
+        """The rate during ``epoch`` (fractions allowed: 1.5 is half-way through epoch 1)."""
+        raise NotImplementedError
+
+    def keras_schedule(self, steps_per_epoch: int):
+        """The same curve per optimizer step: a Keras ``LearningRateSchedule``, or a float
+        for a constant rate."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for people, such as ``0.01 x 0.6^epoch``."""
+        raise NotImplementedError
+
+    def to_code(self) -> str:
+        """A Python expression for ``keras.callbacks.LearningRateScheduler`` (``epoch -> rate``)."""
+        raise NotImplementedError
+
+    def for_epochs(self, epochs: int) -> Schedule:
+        """This schedule fitted to a run of ``epochs`` epochs (those with an end stretch to it)."""
+        return self
+
+    def values(self, epochs: int) -> list[float]:
+        """The rate at the start of each epoch, for plots."""
+        return [self.rate_at(e) for e in range(epochs)]
+
+    def __call__(self, epoch: float) -> float:
+        """``rate_at``, so a schedule serves as ``LearningRateScheduler``'s function."""
+        return self.rate_at(epoch)
 
 
 @dataclass(frozen=True)
-class ExponentialDecay:
-    """``lr(epoch) = floor + initial * rate ** epoch`` (the codelab's ``0.01 * 0.6**epoch``)."""
+class Constant(Schedule):
+    """One rate throughout."""
+
+    rate: float = 0.001
+
+    def rate_at(self, epoch: float) -> float:
+        return float(self.rate)
+
+    def keras_schedule(self, steps_per_epoch: int) -> float:
+        return float(self.rate)
+
+    def describe(self) -> str:
+        return f"{self.rate:g} (constant)"
+
+    def to_code(self) -> str:
+        return f"lambda epoch: {self.rate!r}"
+
+
+@dataclass(frozen=True)
+class EpochDecay(Schedule):
+    """``rate_at(epoch) = floor + initial * rate ** epoch`` (the codelab's ``0.01 * 0.6**epoch``).
+
+    ``staircase`` (the default) keeps each epoch's rate for the whole epoch, as the codelab's
+    per-epoch callback does; without it the rate falls smoothly from step to step.
+    """
 
     initial: float = 0.01
     rate: float = 0.6
     floor: float = 0.0
+    staircase: bool = True
 
-    def __call__(self, epoch: int) -> float:
-        return float(self.floor + self.initial * self.rate**epoch)
+    def rate_at(self, epoch: float) -> float:
+        power = math.floor(epoch) if self.staircase else epoch
+        return float(self.floor + self.initial * self.rate**power)
 
-    def values(self, epochs: int) -> list[float]:
-        """The learning rate of each epoch, for plotting."""
-        return [self(e) for e in range(epochs)]
+    def keras_schedule(self, steps_per_epoch: int):
+        """Keras' own ``ExponentialDecay`` when there is no floor (the saved model then loads
+        anywhere), else the kit's ``FlooredExponentialDecay``."""
+        import keras
 
-    def code(self) -> str:
-        floor = f"{self.floor!r} + " if self.floor else ""
-        return f"lambda epoch: {floor}{self.initial!r} * {self.rate!r} ** epoch"
+        from .keras_schedules import FlooredExponentialDecay
+
+        args = (self.initial, max(1, int(steps_per_epoch)), self.rate)
+        if not self.floor:
+            return keras.optimizers.schedules.ExponentialDecay(*args, staircase=self.staircase)
+        return FlooredExponentialDecay(*args, floor=self.floor, staircase=self.staircase)
 
     def describe(self) -> str:
         return f"{self.initial:g} x {self.rate:g}^epoch" + (
             f" + {self.floor:g}" if self.floor else ""
         )
 
-
-def schedule_values(schedule, learning_rate: float, epochs: int) -> list[float]:
-    """Per-epoch learning rates of a schedule, or a constant rate when there is none."""
-    if schedule is None:
-        return [float(learning_rate)] * epochs
-    return [float(schedule(e)) for e in range(epochs)]
+    def to_code(self) -> str:
+        floor = f"{self.floor!r} + " if self.floor else ""
+        return f"lambda epoch: {floor}{self.initial!r} * {self.rate!r} ** epoch"
 
 
 @dataclass(frozen=True)
-class OneCycle:
-    """Smith's one-cycle policy, set per optimizer step: a linear warm-up from ``peak /
-    start_div`` to ``peak`` over the first ``warmup`` of the cycle, then a cosine down to
-    ``peak / final_div`` at the end of ``epochs``.
+class OneCycle(Schedule):
+    """Smith's one-cycle policy: a linear warm-up from ``peak / start_div`` to ``peak`` over
+    the first ``warmup`` of the cycle, then a cosine down to ``peak / final_div`` at the end of
+    ``epochs``.
 
     ``opening`` > 0 puts a short cycle of that many epochs (same shape and peak) first, then
-    restarts for the rest: the network is already accurate after the opening cycle instead
-    of only at the very end, at little cost to where the main cycle ends.
-
-    Called with an epoch number (fractions allowed) it gives the rate at that point, for
-    plots and for trainers that set the rate once per epoch; ``keras_schedule`` gives the
-    per-step schedule for the optimizer.
+    restarts for the rest, so the network is already accurate after the opening cycle.
     """
 
     peak: float = 0.01
@@ -60,7 +126,6 @@ class OneCycle:
     start_div: float = 10.0
     final_div: float = 100.0
     opening: float = 0.0
-    per_step: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not (0 < self.warmup < 1) or self.epochs <= 0 or not 0 <= self.opening < self.epochs:
@@ -75,14 +140,32 @@ class OneCycle:
         fall = (t - self.warmup) / (1.0 - self.warmup)
         return end + (self.peak - end) * 0.5 * (1.0 + math.cos(math.pi * fall))
 
-    def __call__(self, epoch: float) -> float:
+    def rate_at(self, epoch: float) -> float:
         if epoch < self.opening:
             return self._cycle(epoch / self.opening)
         return self._cycle((epoch - self.opening) / (self.epochs - self.opening))
 
-    def values(self, epochs: int) -> list[float]:
-        """The learning rate at the start of each epoch, for plotting."""
-        return [self(e) for e in range(epochs)]
+    def for_epochs(self, epochs: int) -> OneCycle:
+        """The same cycle stretched or squeezed to ``epochs``, the opening in proportion."""
+        if epochs == self.epochs:
+            return self
+        return replace(self, epochs=epochs, opening=self.opening * epochs / self.epochs)
+
+    def keras_schedule(self, steps_per_epoch: int):
+        from .keras_schedules import OneCycleSchedule
+
+        return OneCycleSchedule(
+            self.peak,
+            max(1, round(steps_per_epoch * (self.epochs - self.opening))),
+            self.warmup,
+            self.peak / self.start_div,
+            self.peak / self.final_div,
+            round(steps_per_epoch * self.opening),
+        )
+
+    def describe(self) -> str:
+        first = f"{self.opening:g}-epoch opening cycle, then " if self.opening else ""
+        return f"{first}one cycle to {self.peak:g} over {self.epochs:g} epochs"
 
     def _cycle_code(self, offset: float, length: float) -> str:
         p, w = self.peak, self.warmup
@@ -94,7 +177,7 @@ class OneCycle:
             f"(1 + math.cos(math.pi * (min({t}, 1.0) - {w!r}) / {1 - w!r}))"
         )
 
-    def code(self) -> str:
+    def to_code(self) -> str:
         """A per-epoch lambda (the per-step schedule is finer); needs ``import math``."""
         main = self._cycle_code(self.opening, self.epochs - self.opening)
         if not self.opening:
@@ -102,69 +185,7 @@ class OneCycle:
         opening = self._cycle_code(0.0, self.opening)
         return f"lambda epoch: ({opening}) if epoch < {self.opening!r} else ({main})"
 
-    def describe(self) -> str:
-        first = f"{self.opening:g}-epoch opening cycle, then " if self.opening else ""
-        return f"{first}one cycle to {self.peak:g} over {self.epochs:g} epochs"
 
-    def keras_schedule(self, steps_per_epoch: int, epochs: float | None = None):
-        """The same curve per optimizer step, as a Keras ``LearningRateSchedule``."""
-        epochs = float(epochs or self.epochs)
-        opening = self.opening * epochs / self.epochs
-        return _keras_one_cycle()(
-            self.peak,
-            max(1, round(steps_per_epoch * (epochs - opening))),
-            self.warmup,
-            self.peak / self.start_div,
-            self.peak / self.final_div,
-            round(steps_per_epoch * opening),
-        )
-
-
-_ONE_CYCLE_CLASS = None
-
-
-def _keras_one_cycle():
-    """The Keras schedule class, made on first use so that importing this module stays light."""
-    global _ONE_CYCLE_CLASS
-    if _ONE_CYCLE_CLASS is not None:
-        return _ONE_CYCLE_CLASS
-    import keras
-
-    @keras.saving.register_keras_serializable(package="mnist_widgets")
-    class OneCycleSchedule(keras.optimizers.schedules.LearningRateSchedule):
-        """Linear warm-up then cosine decay per step, after an optional opening cycle of
-        ``opening_steps`` (see ``OneCycle``); ``total_steps`` is the main cycle's length."""
-
-        def __init__(self, peak, total_steps, warmup, low, end, opening_steps=0):
-            self.peak, self.total_steps, self.warmup = float(peak), int(total_steps), warmup
-            self.low, self.end = float(low), float(end)
-            self.opening_steps = int(opening_steps)
-
-        def _cycle(self, t):
-            ops = keras.ops
-            t = ops.clip(t, 0.0, 1.0)
-            rise = self.low + (self.peak - self.low) * t / self.warmup
-            fall = (t - self.warmup) / (1.0 - self.warmup)
-            cosine = self.end + (self.peak - self.end) * 0.5 * (1.0 + ops.cos(math.pi * fall))
-            return ops.where(t < self.warmup, rise, cosine)
-
-        def __call__(self, step):
-            step = keras.ops.cast(step, "float32")
-            main = self._cycle((step - self.opening_steps) / self.total_steps)
-            if not self.opening_steps:
-                return main
-            opening = self._cycle(step / self.opening_steps)
-            return keras.ops.where(step < self.opening_steps, opening, main)
-
-        def get_config(self):
-            return {
-                "peak": self.peak,
-                "total_steps": self.total_steps,
-                "warmup": self.warmup,
-                "low": self.low,
-                "end": self.end,
-                "opening_steps": self.opening_steps,
-            }
-
-    _ONE_CYCLE_CLASS = OneCycleSchedule
-    return _ONE_CYCLE_CLASS
+def schedule_values(schedule: Schedule | None, learning_rate: float, epochs: int) -> list[float]:
+    """Per-epoch learning rates of a schedule, or a constant rate when there is none."""
+    return (schedule or Constant(learning_rate)).values(epochs)

@@ -1,21 +1,35 @@
-"""Keras callbacks that the engine adds: stop/pause from another thread, and the NaN guard."""
+"""Stop and Pause: one object that any thread may press and the training thread obeys."""
 
 from __future__ import annotations
 
-import math
 import threading
+import time
+from collections.abc import Callable
 
 import keras
 
 
 class TrainingControl(keras.callbacks.Callback):
-    """Stop or pause a running fit from any thread; checked after every batch."""
+    """Stop or pause a running fit from any thread; obeyed after every batch.
+
+    The engine and the dashboard press the same object: the dashboard's buttons call
+    ``stop``/``pause``/``resume`` on the control of the run it shows. As a Keras callback it
+    works alone too: ``model.fit(..., callbacks=[control])`` (``reset()`` it before the
+    next fit after a Stop).
+
+    Example::
+
+        control = TrainingControl()
+        threading.Thread(target=model.fit, args=(x, y), kwargs={"callbacks": [control]}).start()
+        control.pause(); control.resume(); control.stop()
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self.paused_seconds = 0.0
 
     @property
     def stop_requested(self) -> bool:
@@ -26,10 +40,12 @@ class TrainingControl(keras.callbacks.Callback):
         return not self._running.is_set()
 
     def stop(self) -> None:
+        """Stop after the current batch (a pause is released)."""
         self._stop.set()
         self._running.set()
 
     def pause(self) -> None:
+        """Hold after the current batch until ``resume`` or ``stop``."""
         if not self._stop.is_set():
             self._running.clear()
 
@@ -37,55 +53,35 @@ class TrainingControl(keras.callbacks.Callback):
         self._running.set()
 
     def reset(self) -> None:
+        """Forget an earlier Stop or Pause, before a new run."""
         self._stop.clear()
         self._running.set()
 
-    def on_train_batch_end(self, batch, logs=None):
+    def hold(self, announce: Callable[[bool], None] | None = None) -> None:
+        """On the training thread: wait while paused.
+
+        ``announce(True)`` is called when the wait begins and ``announce(False)`` when it
+        ends; ``paused_seconds`` grows by the time waited.
+        """
+        if self._running.is_set():
+            return
+        start = time.perf_counter()
+        if announce is not None:
+            announce(True)
         while not self._running.wait(0.1):
             pass
+        self.paused_seconds += time.perf_counter() - start
+        if announce is not None:
+            announce(False)
+
+    def apply(self, model) -> None:
+        """Ask ``model`` to stop training when a Stop was pressed."""
         if self._stop.is_set():
-            self.model.stop_training = True
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self._stop.is_set():
-            self.model.stop_training = True
-
-
-class NanGuard(keras.callbacks.Callback):
-    """Stop at the first NaN or infinite loss and put back the last good weights.
-
-    Weights are copied at the start and after each good epoch, so a blow-up costs at most
-    the epoch it happened in.
-    """
-
-    def __init__(self, monitor: str = "loss") -> None:
-        super().__init__()
-        self.monitor = monitor
-        self.message: str | None = None
-        self.good_weights: list | None = None
-
-    def on_train_begin(self, logs=None):
-        self.message = None
-        self.good_weights = self.model.get_weights()
+            model.stop_training = True
 
     def on_train_batch_end(self, batch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            return
-        value = float(value)
-        if not math.isfinite(value):
-            self.message = (
-                f"the loss became {value} at epoch {self._epoch + 1}, batch {batch + 1}: "
-                "training stopped and the last good weights were kept; "
-                "try a smaller learning rate"
-            )
-            self.model.stop_training = True
-            if self.good_weights is not None:
-                self.model.set_weights(self.good_weights)
+        self.hold()
+        self.apply(self.model)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.message is None and math.isfinite(float((logs or {}).get(self.monitor, 0.0))):
-            self.good_weights = self.model.get_weights()
+        self.apply(self.model)

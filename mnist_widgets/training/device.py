@@ -24,6 +24,7 @@ def describe_device() -> str:
 
 
 def has_gpu() -> bool:
+    """True when TensorFlow sees a GPU."""
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))

@@ -1,16 +1,18 @@
 """The training engine: fits any Keras model with a preset's settings.
 
 It reports through Keras callbacks and plain events and knows nothing of widgets. Training
-can run on the calling thread (``run``) or on a worker thread (``start``), so a notebook
-kernel stays free to handle Stop and Pause clicks.
+can run on the calling thread (``run``) or on a worker thread (``start``, a
+``concurrent.futures`` future), so a notebook kernel stays free to handle Stop and Pause
+clicks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
+import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,10 +20,14 @@ import numpy as np
 from ..data.loading import load_data
 from ..data.pipeline import make_dataset
 from ..errors import TrainingError
-from ..models.spec import CompileSpec, compile_model, portable_compile
-from .control import NanGuard, TrainingControl
+from ..models.build import compile_model, input_shape, portable_compile
+from ..models.recipe import TrainingRecipe
+from .control import TrainingControl
 from .device import describe_device
+from .evaluate import accuracy_and_loss
 from .events import EventEmitter, Listener
+from .history import History
+from .nan_guard import NanGuard
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -41,10 +47,6 @@ class TrainingResult:
     learning_rates: list[float] = field(default_factory=list)
 
 
-def input_shape_of(model) -> tuple[int, ...]:
-    return tuple(int(d) for d in model.input_shape[1:])
-
-
 def seed_everything(seed: int | None) -> None:
     if seed is not None:
         import keras
@@ -57,15 +59,20 @@ class Trainer:
 
     ``data`` is ``((x_train, y_train), (x_test, y_test))`` as uint8 arrays; when None it is
     loaded with ``load_data(dataset)``. ``limit`` keeps the first N training images.
+    An uncompiled model is compiled with ``recipe``, its rate following the schedule per step;
+    a model compiled elsewhere keeps its optimizer, and the schedule sets its rate per epoch.
     ``fast=True`` (or a ``FastRoute``) feeds in-memory tensors in groups of steps and
-    compiles the model afresh for the device (see ``fast.py``); batch hooks, and so stop and
-    pause, then act every ``steps_per_execution`` steps.
+    compiles the model afresh for the device (see ``accel/route.py``); batch hooks, and so
+    stop and pause, then act every ``steps_per_execution`` steps.
+
+    Outputs listen through ``listeners`` (called with each ``TrainingEvent``) and read
+    ``history``; ``control`` is the run's one Stop/Pause and ``nan_guard`` its NaN guard.
     """
 
     def __init__(
         self,
         model,
-        compile_spec: CompileSpec | None = None,
+        recipe: TrainingRecipe | None = None,
         *,
         data: tuple[Split, Split] | None = None,
         dataset: str = "mnist",
@@ -80,9 +87,9 @@ class Trainer:
         fast=False,
     ) -> None:
         self.model = model
-        self.compile_spec = compile_spec or CompileSpec()
-        self.epochs = int(epochs if epochs is not None else self.compile_spec.epochs)
-        self.batch_size = int(batch_size or self.compile_spec.batch_size)
+        self.recipe = recipe or TrainingRecipe()
+        self.epochs = int(epochs if epochs is not None else self.recipe.epochs)
+        self.batch_size = int(batch_size or self.recipe.batch_size)
         if self.epochs < 1 or self.batch_size < 1:
             raise TrainingError("epochs and batch size must be at least 1")
         if limit is not None and limit < 1:
@@ -96,11 +103,23 @@ class Trainer:
         self.validate = validate
         self.evaluate = evaluate
         self.fast = fast
-        self.control = TrainingControl()
-        self.nan_guard = NanGuard()
         self.result: TrainingResult | None = None
-        self.error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._future: Future | None = None
+
+    @property
+    def history(self) -> History:
+        """The run's per-batch and per-epoch series (``History``), filled as it trains."""
+        return self.emitter.history
+
+    @property
+    def control(self) -> TrainingControl:
+        """The run's Stop/Pause (``TrainingControl``)."""
+        return self.emitter.control
+
+    @property
+    def nan_guard(self) -> NanGuard:
+        """The run's NaN guard (its ``message`` says why a run stopped on a NaN loss)."""
+        return self.emitter.nan_guard
 
     # -- control, from any thread -------------------------------------------------------
     def stop(self) -> None:
@@ -114,30 +133,28 @@ class Trainer:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._future is not None and not self._future.done()
 
     # -- running --------------------------------------------------------------------------
-    def start(self) -> threading.Thread:
-        """Train on a worker thread; ``wait()`` returns the result."""
+    def start(self) -> Future:
+        """Train on a worker thread; ``wait()`` (or the returned future) gives the result.
+
+        Python waits for a run still going when it exits: ``stop()`` it first.
+        """
         if self.running:
             raise TrainingError("training is already running")
-
-        def work() -> None:
-            try:
-                self.run()
-            except BaseException as exc:  # kept for wait(), never lost silently
-                self.error = exc
-
-        self._thread = threading.Thread(target=work, name="mnist-widgets-training", daemon=True)
-        self._thread.start()
-        return self._thread
+        self.control.reset()
+        self._future = run_in_background(self._run, "mnist-widgets-training")
+        return self._future
 
     def wait(self, timeout: float | None = None) -> TrainingResult | None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self.error is not None:
-            raise self.error
-        return self.result
+        """The result of ``start``'s run (raising what it raised); None if never started.
+
+        Raises ``TimeoutError`` when ``timeout`` seconds pass first.
+        """
+        if self._future is None:
+            return self.result
+        return self._future.result(timeout)
 
     def _splits(self) -> tuple[Split, Split]:
         (x_train, y_train), (x_test, y_test) = self.data or load_data(self.dataset)
@@ -147,32 +164,36 @@ class Trainer:
 
     def run(self) -> TrainingResult:
         """Train on this thread and return the result."""
+        self.control.reset()
+        return self._run()
+
+    def _run(self) -> TrainingResult:
         import keras
 
         seed_everything(self.seed)
-        self.control.reset()
-        if getattr(self.model, "optimizer", None) is None or not self.model.compiled:
-            compile_model(self.model, self.compile_spec)
         (x_train, y_train), (x_test, y_test) = self._splits()
-        shape = input_shape_of(self.model)
+        shape = input_shape(self.model)
         fit_args: dict = {}
-        per_step = False
+        per_step = False  # True once the optimizer's rate follows the schedule step by step
         route = None
         if self.fast:
-            from .fast import FastRoute
+            from ..accel.route import FastRoute
 
             route = self.fast if isinstance(self.fast, FastRoute) else FastRoute.for_device()
-            if not route.shift and self.compile_spec.shift:
-                route = dataclasses.replace(route, shift=self.compile_spec.shift)
+            if not route.shift and self.recipe.shift:
+                route = dataclasses.replace(route, shift=self.recipe.shift)
             size, steps, _ = route.plan(len(x_train), self.batch_size)
-            per_step = route.compile(
-                self.model, self.compile_spec, self.epochs, len(x_train), self.batch_size
-            )
+            route.compile(self.model, self.recipe, self.epochs, len(x_train), self.batch_size)
+            per_step = True
             train_ds = route.train_dataset(x_train, y_train, size, shape, self.seed)
             test_ds = route.test_dataset(x_test, y_test, shape)
             fit_args["steps_per_epoch"] = steps
             self.emitter.samples = steps * size
         else:
+            if getattr(self.model, "optimizer", None) is None or not self.model.compiled:
+                steps = math.ceil(len(x_train) / self.batch_size)
+                compile_model(self.model, self.recipe, steps, self.epochs)
+                per_step = True
             train_ds = make_dataset(
                 x_train,
                 y_train,
@@ -180,16 +201,15 @@ class Trainer:
                 training=True,
                 shape=shape,
                 seed=self.seed,
-                shift=self.compile_spec.shift,
+                shift=self.recipe.shift,
             )
             test_ds = make_dataset(x_test, y_test, 1000, training=False, shape=shape)
             self.emitter.samples = len(x_train)
         build_before_tracing(self.model, train_ds)
-        callbacks = [self.control, self.nan_guard]
-        rates: list[float] = []
-        self.emitter.listeners.insert(0, lambda e: _record_rate(e, rates))
-        if self.compile_spec.schedule is not None and not per_step:
-            callbacks.append(keras.callbacks.LearningRateScheduler(self.compile_spec.schedule))
+        callbacks = []
+        if self.recipe.schedule is not None and not per_step:  # a model compiled elsewhere
+            schedule = self.recipe.rate_schedule(self.epochs)
+            callbacks.append(keras.callbacks.LearningRateScheduler(schedule))
         callbacks += [self.emitter, *self.callbacks]
         device = describe_device()
         start = time.perf_counter()
@@ -204,18 +224,15 @@ class Trainer:
                 **fit_args,
             )
         finally:
-            self.emitter.listeners.pop(0)
             if route is not None:
                 route.release(self.model)
         seconds = time.perf_counter() - start
         hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         hist.pop("learning_rate", None)
-        stop_reason = (
-            "nan" if self.nan_guard.message else ("user" if self.control.stop_requested else None)
-        )
+        stop_reason = self.emitter.stop_reason
         test_loss = test_acc = None
         if self.evaluate:
-            test_loss, test_acc = (float(v) for v in self.model.evaluate(test_ds, verbose=0)[:2])
+            test_acc, test_loss = accuracy_and_loss(self.model, x_test, y_test)
         portable_compile(self.model)  # saved files then load without the kit
         message = self.nan_guard.message or (
             "stopped by the user" if stop_reason == "user" else "finished"
@@ -229,7 +246,7 @@ class Trainer:
             message=message,
             seconds=seconds,
             device=device,
-            learning_rates=rates,
+            learning_rates=list(self.history.learning_rates),
         )
         return self.result
 
@@ -239,9 +256,9 @@ def build_before_tracing(model, dataset) -> None:
 
     TensorFlow traces a function a second time when its first trace created variables, and
     Keras creates these lazily inside the first trace of its train function: built here, the
-    first step traces once (about 0.7 s sooner on this project's CPU, bench/README.md). Keras
-    builds them the same way before tracing under a distribution strategy; where its private
-    ``_symbolic_build`` is missing or changed, ``fit`` simply builds them itself.
+    first step traces once. Keras builds them the same way before tracing under a
+    distribution strategy; where its private ``_symbolic_build`` is missing or changed,
+    ``fit`` simply builds them itself.
     """
     import tensorflow as tf
 
@@ -259,9 +276,13 @@ def build_before_tracing(model, dataset) -> None:
         pass
 
 
-def _record_rate(event, rates: list[float]) -> None:
-    if event.kind == "epoch_begin" and event.learning_rate is not None:
-        rates.append(event.learning_rate)
+def run_in_background(work, name: str) -> Future:
+    """Call ``work()`` on a new worker thread; the future holds what it returns or raises."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    try:
+        return executor.submit(work)
+    finally:
+        executor.shutdown(wait=False)  # the thread ends with the work
 
 
 def train_preset(
@@ -281,10 +302,10 @@ def train_preset(
 
     preset = get_preset(name)
     seed_everything(seed)
-    model = build_model(name)
+    model = build_model(name, compiled=False)
     trainer = Trainer(
         model,
-        preset.compile,
+        preset.recipe,
         data=data,
         dataset=dataset,
         limit=limit,

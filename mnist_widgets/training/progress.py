@@ -1,82 +1,57 @@
-"""A text progress bar for the command line: an output of the engine's events."""
+"""The command line's progress bar: Keras' ``Progbar`` driven by the engine's events."""
 
 from __future__ import annotations
 
 import sys
-import time
-from typing import TextIO
+
+import keras
 
 from .events import TrainingEvent
 
-
-def _clock(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
+BATCH_NAMES = {"loss": "loss", "accuracy": "acc"}  # log key -> name shown
+EPOCH_NAMES = {**BATCH_NAMES, "val_loss": "val_loss", "val_accuracy": "val_acc"}
 
 
 class ProgressBar:
-    """Prints epoch, batch, loss, accuracy, images per second and time left.
+    """A listener that shows each epoch as Keras' ``model.fit`` would.
 
-    On a terminal it redraws one line a few times a second; elsewhere (logs, CI) it prints
-    one line per epoch.
+    A header line per epoch, then Keras' ``Progbar``: on a terminal a bar redrawn as batches
+    end (the epoch's mean loss and accuracy so far, time left in the epoch); elsewhere (logs,
+    CI) one line when the epoch ends. The epoch's line ends with the validation values and
+    the learning rate.
     """
 
-    def __init__(self, stream: TextIO | None = None, width: int = 24, interval: float = 0.25):
-        self.stream = stream or sys.stdout
-        self.width = width
-        self.interval = interval
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._last = 0.0
-        self._loss = self._acc = float("nan")
+    def __init__(self, verbose: int | None = None) -> None:
+        tty = hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
+        self.verbose = verbose if verbose is not None else (1 if tty else 2)
+        self._bar: keras.utils.Progbar | None = None
+        self._done = 0
 
     def __call__(self, event: TrainingEvent) -> None:
         handler = getattr(self, f"_on_{event.kind}", None)
         if handler:
             handler(event)
 
-    def _on_train_begin(self, event: TrainingEvent) -> None:
-        self._start = time.perf_counter()
+    def _on_epoch_begin(self, event: TrainingEvent) -> None:
+        print(f"epoch {event.epoch + 1}/{event.epochs}", flush=True)
+        self._bar = keras.utils.Progbar(event.steps, verbose=self.verbose, unit_name="batch")
+        self._done = 0
 
     def _on_batch_end(self, event: TrainingEvent) -> None:
-        # event.logs holds the batch's own values; smooth them for display
-        loss, acc = event.logs.get("loss"), event.logs.get("accuracy")
-        k = 0.1
-        if loss is not None:
-            self._loss = loss if self._loss != self._loss else (1 - k) * self._loss + k * loss
-        if acc is not None:
-            self._acc = acc if self._acc != self._acc else (1 - k) * self._acc + k * acc
-        now = time.perf_counter()
-        if not self.tty or now - self._last < self.interval:
-            return
-        self._last = now
-        steps = event.steps or 0
-        done = (event.epoch * steps + event.batch + 1) / max(1, event.epochs * steps)
-        elapsed = now - self._start
-        left = elapsed / done - elapsed if done > 0 else 0
-        fill = int(self.width * (event.batch + 1) / max(1, steps))
-        bar = "#" * fill + "." * (self.width - fill)
-        rate = f"{event.images_per_second:,.0f} img/s" if event.images_per_second else ""
-        self.stream.write(
-            f"\repoch {event.epoch + 1}/{event.epochs} [{bar}] {event.batch + 1}/{steps} "
-            f"loss {self._loss:.4f} acc {self._acc:.4f} {rate} left {_clock(left)}   "
-        )
-        self.stream.flush()
+        self._done = event.batch + 1
+        self._bar.update(self._done, _named(event.logs, BATCH_NAMES), finalize=False)
 
     def _on_epoch_end(self, event: TrainingEvent) -> None:
-        logs = event.logs
-        val = ""
-        if "val_accuracy" in logs:
-            val = f" val_loss {logs['val_loss']:.4f} val_acc {logs['val_accuracy']:.4f}"
-        lr = f" lr {event.learning_rate:.2e}" if event.learning_rate is not None else ""
-        prefix = "\r" if self.tty else ""
-        loss = logs.get("loss", float("nan"))
-        self.stream.write(
-            f"{prefix}epoch {event.epoch + 1}/{event.epochs} loss {loss:.4f} "
-            f"acc {logs.get('accuracy', float('nan')):.4f}{val}{lr} "
-            f"[{_clock(event.elapsed)}]".ljust(100)
-            + "\n"
-        )
-        self.stream.flush()
+        if self._bar is None:
+            return
+        values = _named(event.logs, EPOCH_NAMES)
+        if event.learning_rate is not None:
+            values.append(("lr", event.learning_rate))
+        self._bar.update(self._done, values, finalize=True)
 
     def _on_nan(self, event: TrainingEvent) -> None:
-        self.stream.write(f"\nloss is NaN at epoch {event.epoch + 1}, batch {event.batch + 1}\n")
+        print(f"\n{event.message}", flush=True)
+
+
+def _named(logs: dict[str, float], names: dict[str, str]) -> list[tuple[str, float]]:
+    return [(name, logs[key]) for key, name in names.items() if key in logs]

@@ -17,8 +17,10 @@ import traitlets
 
 from ..data.preprocess import to_mnist
 from ..errors import DataError
-from ..evaluation import NUM_CLASSES, model_input_shape, predict_probabilities
+from ..models.build import input_shape
+from ..training.evaluate import NUM_CLASSES, predict_probabilities
 from .sprites import digit_png
+from .styles import with_stylesheet
 
 BAR_COLOUR = "steelblue"
 TOP_COLOUR = "darkorange"
@@ -47,7 +49,7 @@ class DrawingPad(widgets.VBox):
         from bqplot import Axis, Bars, Figure, LinearScale, OrdinalScale
         from ipycanvas import Canvas
 
-        model_input_shape(model)  # fails early, with a clear message, for a non-digit model
+        input_shape(model)  # fails early, with a clear message, for a non-digit model
         if size < 28:
             raise DataError(f"the drawing pad needs at least 28 pixels a side, got {size}")
         self.model = model
@@ -110,7 +112,8 @@ class DrawingPad(widgets.VBox):
         right = widgets.VBox(
             [self.chart, widgets.HTML("28x28, as the model gets it:"), self.preview]
         )
-        super().__init__([widgets.HBox([left, right])], **kwargs)
+        super().__init__(with_stylesheet([widgets.HBox([left, right])]), **kwargs)
+        self.add_class("mnist-widget")
 
     # -- mouse handlers (ipycanvas calls them with pixel coordinates) ---------------------
     def on_mouse_down(self, x: float, y: float) -> None:
@@ -258,9 +261,11 @@ class DrawingPad(widgets.VBox):
 
     def _answer_html(self) -> str:
         if self.prediction is None:
-            return "<span style='color:gray'>draw a digit</span>"
+            return "<span class='mnist-drawing-hint'>draw a digit</span>"
         p = self.probabilities[self.prediction]
-        return f"<span style='font-size:1.4em'>It's a <b>{self.prediction}</b></span> ({p:.0%})"
+        return (
+            f"<span class='mnist-drawing-answer'>It's a <b>{self.prediction}</b></span> ({p:.0%})"
+        )
 
 
 def _pen_for(image):

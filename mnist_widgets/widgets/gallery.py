@@ -1,9 +1,8 @@
 """The prediction gallery: every test digit with the model's answer under it, red when wrong.
 
 As in the codelab, the font digits come first and the mistakes come first. Predictions
-are computed once (``evaluation.Predictions``); a page is then numpy slicing plus one
-PNG sprite (``sprites.render_sprite``): about 11 ms for 100 digits, 20-35 ms for a whole
-page refresh on a busy 2-core machine (``tests/test_gallery.py::test_page_render_is_fast``).
+are computed once (``training.evaluate.Predictions``); a page is then numpy slicing plus one
+PNG sprite (``sprites.render_sprite``).
 The confusion matrix filters the grid: selecting a cell shows exactly the digits of that
 (true, predicted) pair.
 """
@@ -18,8 +17,9 @@ import traitlets
 
 from ..data.fonts import font_digits
 from ..errors import DataError
-from ..evaluation import CORRECT_CHOICES, NUM_CLASSES, Predictions, check_filters
+from ..training.evaluate import CORRECT_CHOICES, NUM_CLASSES, Predictions, check_filters
 from .sprites import SpriteLayout, layout_for, render_sprite
+from .styles import with_stylesheet
 
 ANY = -1  # the dropdowns' value for "no filter" (a Dropdown cannot hold None)
 DIGITS_TAB, CONFUSION_TAB, DRAW_TAB = 0, 1, 2
@@ -131,7 +131,8 @@ class PredictionGallery(widgets.VBox):
             titles.append("Draw")
         self.tabs = widgets.Tab(children=children, titles=titles)
         self.header = widgets.HTML(self._header_html())
-        self.children = [self.header, self.tabs]
+        self.children = with_stylesheet([self.header, self.tabs])
+        self.add_class("mnist-widget")
         self._ready = True
         self._refresh()
 
@@ -375,7 +376,7 @@ class PredictionGallery(widgets.VBox):
         last = first + len(self.shown_indices) - 1
         parts.append(
             f"digits {first:,}-{last:,} of {self.matching:,} "
-            f"(<span style='color:#dc0000'>{wrong:,} wrong</span>, mistakes first)"
+            f"(<span class='mnist-wrong'>{wrong:,} wrong</span>, mistakes first)"
         )
         return " &middot; ".join(parts)
 
@@ -384,7 +385,7 @@ class PredictionGallery(widgets.VBox):
         return (
             f"<b>Test accuracy {p.accuracy:.2%}</b>: {int((~p.correct).sum()):,} of "
             f"{len(p):,} digits wrong. The predicted class is under each digit, "
-            "<span style='color:#dc0000'>in red when it is wrong</span>."
+            "<span class='mnist-wrong'>in red when it is wrong</span>."
         )
 
     # -- the Confusion tab ----------------------------------------------------------------
@@ -483,4 +484,4 @@ class PredictionGallery(widgets.VBox):
             "<tr><th>class</th><th>digits</th><th>right</th><th>accuracy</th>"
             "<th>most often taken for</th></tr>"
         )
-        return f"<table style='border-spacing:10px 2px'>{head}{''.join(rows)}</table>"
+        return f"<table class='mnist-accuracy-table'>{head}{''.join(rows)}</table>"

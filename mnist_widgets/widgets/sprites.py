@@ -62,13 +62,6 @@ class SpriteLayout:
         top = y + self.pad + self.digit_size
         return x, top, x + self.cell_width, top + self.label_height
 
-    def cell_at(self, x: float, y: float) -> int | None:
-        """The position on the page of the cell under pixel (x, y), or None outside."""
-        column, row = int(x // self.cell_width), int(y // self.cell_height)
-        if 0 <= column < self.columns and 0 <= row < self.rows and x >= 0 and y >= 0:
-            return row * self.columns + column
-        return None
-
 
 def layout_for(count: int, columns: int = 10, scale: int = 2) -> SpriteLayout:
     """The smallest layout of ``columns`` columns holding ``count`` digits (at least one row)."""

@@ -1,6 +1,7 @@
 """The training dashboard in a real JupyterLab: Pause and Resume clicked in the page hold and
 release a fit on its worker thread; the zoom buttons change the accuracy axis; the learning
-rate chart shows the planned schedule and the rates used."""
+rate chart shows the planned schedule and the rates used; the charts take their sizes from
+the kit's stylesheet, and the marks the page draws are the ones built at the start."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import time
 import keras
 from mnist_widgets.data import load_data
 from mnist_widgets.models import get_preset
-from mnist_widgets.models.spec import build
+from mnist_widgets.models import build
 from mnist_widgets.training import Trainer
 from mnist_widgets.widgets import TrainingDashboard
 
@@ -26,7 +27,7 @@ class Slow(keras.callbacks.Callback):  # a few seconds per epoch, time enough to
 (x_train, y_train), (x_test, y_test) = load_data(download=False)
 preset = get_preset("dense-lr-decay")
 data = ((x_train[:6000], y_train[:6000]), (x_test[:2000], y_test[:2000]))
-trainer = Trainer(build(preset.layers), preset.compile, data=data, epochs=3, batch_size=100,
+trainer = Trainer(build(preset.layers), preset.recipe, data=data, epochs=3, batch_size=100,
                   callbacks=[Slow()], evaluate=False, seed=0)
 dashboard = TrainingDashboard(update_interval=0.2)
 dashboard.train_in_background(trainer)
@@ -43,10 +44,21 @@ def test_pause_and_resume_clicked_in_the_page(notebook):
     view = nb.wait_for_widgets(0, timeout=120)
     figures = view.locator(".bqplot.figure")
     nb.wait_until(lambda: figures.count() == 3, 30, "the loss, accuracy and rate charts")
+    # sizes come from the stylesheet's dashboard rules, not from inline layouts
+    heights = [round(figures.nth(i).bounding_box()["height"]) for i in range(3)]
+    assert heights == [300, 300, 200], heights
+    widths = [figures.nth(i).bounding_box()["width"] for i in range(2)]
+    assert abs(widths[0] - widths[1]) <= 2 and widths[0] >= 320
     progress = view.locator(".mnist-dashboard-progress")
     status = view.locator(".mnist-dashboard-status")
     pause = view.locator("button", has_text="Pause")
     nb.wait_until(lambda: "batch" in progress.inner_text(), 120, "the first progress line")
+    # one training line, updated in place: the same path element grows while the fit runs
+    line = figures.first.locator("path.line").first
+    line.evaluate("path => { path.dataset.first = '1'; }")
+    first_d = line.get_attribute("d")
+    nb.wait_until(lambda: line.get_attribute("d") != first_d, 60, "the training line to grow")
+    assert line.get_attribute("data-first") == "1"  # not a new element
     nb.wait_until(lambda: pause.is_enabled(), 30, "the Pause button")
 
     pause.click()
@@ -56,6 +68,8 @@ def test_pause_and_resume_clicked_in_the_page(notebook):
     nb.page.wait_for_timeout(1500)
     assert progress.inner_text() == held  # no batch while paused
     assert nb.kernel_state() == "idle"  # the kernel waits for clicks, the worker waits for it
+    rate = figures.nth(2)  # the first epoch's rate shows from its start
+    nb.wait_until(lambda: rate.locator(".dot").count() == 1, 30, "the first learning-rate dot")
     nb.screenshot(view, "dashboard-paused")
 
     view.locator("button", has_text="Resume").click()
@@ -76,7 +90,6 @@ def test_pause_and_resume_clicked_in_the_page(notebook):
     assert reason == "None" and epochs_run == "3" and state == "finished" and batches == "180"
     nb.wait_until(lambda: "finished" in status.inner_text(), 30, "the status to say finished")
     # the rate chart: the planned schedule (a dashed line) and one dot per epoch used
-    rate = figures.nth(2)
     assert rate.locator("path.line").count() >= 1
     nb.wait_until(lambda: rate.locator(".dot").count() == 3, 30, "three learning-rate dots")
     nb.screenshot(view, "dashboard-finished")

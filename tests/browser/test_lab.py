@@ -143,7 +143,7 @@ DASHBOARD = [
     # far more epochs than the test waits for: only Stop ends this fit early
     "EPOCHS = 200\n"
     "data = ((x_train[:3000], y_train[:3000]), (x_test[:1000], y_test[:1000]))\n"
-    "trainer = Trainer(model, preset.compile, data=data, epochs=EPOCHS, seed=0)\n"
+    "trainer = Trainer(model, preset.recipe, data=data, epochs=EPOCHS, seed=0)\n"
     "dashboard.train_in_background(trainer)\n"
     "print('started', trainer.running)",
     "result = trainer.wait(timeout=120)\n"
@@ -204,7 +204,7 @@ GALLERY = [
     "from mnist_widgets.widgets import PredictionGallery\n"
     "(x_train, y_train), (x_test, y_test) = load_data(download=False)\n"
     "model = build_model('dense')\n"
-    "Trainer(model, get_preset('dense').compile, data=((x_train, y_train), (x_test, y_test)),\n"
+    "Trainer(model, get_preset('dense').recipe, data=((x_train, y_train), (x_test, y_test)),\n"
     "        limit=2000, epochs=1, seed=0, validate=False, evaluate=False).run()\n"
     "gallery = PredictionGallery(model, data=(x_test[:2000], y_test[:2000]))\n"
     "gallery",

@@ -11,9 +11,6 @@ and every case the kernel does not cover (another backend, renorm, synchronised 
 masks, an axis other than the last, a compute dtype other than float32: on a GPU XLA fuses
 those anyway) go through Keras' own code. ``unfuse_batch_norm`` puts the layers back.
 
-Measured side by side (bench/README.md): ``cnn-batchnorm`` at batch 64 trains about 8-10%
-faster on this project's 2-core CPU, the leaner ``cnn-fast`` at batch 256 about 18%.
-
 Adam: Keras 3 updates each variable with about a dozen small ops (two moment updates, the bias
 corrections, a square root, a division). ``fuse_adam(optimizer)`` makes an ``Adam`` (or
 ``AdamW``: its decay is applied before the update) do it with ``ResourceApplyAdam``, the one
@@ -21,12 +18,39 @@ kernel Keras 2 used: the same formula in the same order. Only rounding differs: 
 forms 1 - beta in float32, which moves 1 - 0.999 by 1.3e-5 of itself (float32's spacing).
 ``unfuse_adam`` undoes it. AMSGrad, gradients given as slices and updates under a
 distribution strategy keep Keras' code.
+
+Both replace methods on live Keras objects and read Keras' private attributes
+(``_flatten_layers``, ``_get_variable_index``, ``_momentums``, ``_velocities``), so the fast
+route uses them only on the Keras versions they are tested with (``TESTED_KERAS``):
+``unavailable_reason()`` says why not elsewhere, and Keras' own code then trains.
 """
 
 from __future__ import annotations
 
+TESTED_KERAS = ((3, 14), (3, 15))  # the Keras minor versions tests/test_fused.py passed on
+
 # The smallest epsilon the fused kernel accepts (TensorFlow raises it to this value).
 _MIN_EPSILON = 1.001e-5
+
+
+def unavailable_reason() -> str | None:
+    """None when the fused kernels may be used here, else one line saying why not."""
+    import keras
+
+    version = keras.version()
+    try:
+        minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        minor = ()
+    if minor not in TESTED_KERAS:
+        tested = ", ".join(f"{major}.{minor}" for major, minor in TESTED_KERAS)
+        return (
+            f"fused kernels are tested with Keras {tested}, not {version}: "
+            "training with Keras' own kernels"
+        )
+    if keras.backend.backend() != "tensorflow":
+        return "fused kernels need the TensorFlow backend: training with Keras' own kernels"
+    return None
 
 
 def _batch_norm_layers(model) -> list:

@@ -23,7 +23,9 @@ def serving_module(model):
     """A ``tf.Module`` holding ``model`` and its serving function."""
     import tensorflow as tf
 
-    shape = tuple(int(d) for d in model.input_shape[1:])
+    from ..models.build import input_shape
+
+    shape = input_shape(model)
 
     class Serving(tf.Module):
         def __init__(self, model) -> None:
@@ -52,19 +54,19 @@ def save_saved_model(model, export_dir: str) -> str:
 def save_keras(model, path: str) -> str:
     """Write ``model`` as a ``.keras`` file (through a local file, so ``gs://`` works too).
 
-    The file holds a plain ``keras.Sequential`` with the same layers, compiled with the same
-    kind of optimizer at its last learning rate, so loading it needs nothing of this package.
+    The file holds a plain ``keras.Sequential`` with the same layers, compiled as the engine
+    leaves a trained model (``models.build.portable_compile``), so loading it needs nothing
+    of this package.
     """
     import tempfile
 
     import tensorflow as tf
 
+    from ..models.build import portable_compile
     from .multiworker import plain_sequential
 
     plain = plain_sequential(model)
-    if model.optimizer is not None:
-        optimizer = type(model.optimizer)(learning_rate=float(model.optimizer.learning_rate))
-        plain.compile(optimizer=optimizer, loss=model.loss, metrics=["accuracy"])
+    portable_compile(model, plain)
     with tempfile.TemporaryDirectory() as tmp:
         local = str(Path(tmp) / "model.keras")
         plain.save(local)
@@ -114,8 +116,6 @@ def _saved_model_predictor(path: Path):
 
 def _keras_predictor(path: Path):
     import keras
-
-    from . import schedule  # noqa: F401  (registers the learning-rate schedule for loading)
 
     try:
         model = keras.models.load_model(path, compile=False)

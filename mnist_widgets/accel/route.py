@@ -2,7 +2,7 @@
 schedules, light augmentation, and the device's best precision and compiler.
 
 ``Trainer(..., fast=True)`` uses ``FastRoute.for_device()``; pass a ``FastRoute`` to choose.
-What each knob does on this project's machines is measured in ``bench/``:
+``bench/engine_vs_fit.py`` and ``bench/time_to_accuracy.py`` time it. What it does:
 
 - Training images are scaled once and kept as one tensor; each epoch is a fresh permutation
   of indices, gathered a batch at a time (no per-image tf.data work, no shuffle buffer).
@@ -14,28 +14,33 @@ What each knob does on this project's machines is measured in ``bench/``:
 - Mixed precision on a GPU (float16); on a CPU only when asked (bfloat16 needs AMX to pay).
 - Batch normalisation trains through TensorFlow's fused kernel, and Adam updates each
   variable with one (``fused.py``): the same layers and arithmetic in one op instead of a
-  dozen.
+  dozen. Only on the Keras versions they are tested with; elsewhere a one-line
+  ``RuntimeWarning`` says so and Keras' own kernels train.
+
+``release`` undoes everything ``compile`` changed once a run ends.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from contextlib import contextmanager
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..data.augment import shift_images
 from ..data.pipeline import scale_images
 from ..errors import TrainingError
-from ..models.spec import CompileSpec, make_loss, make_optimizer
-from .fused import fuse_adam, fuse_batch_norm, unfuse_adam, unfuse_batch_norm
-
-
-def has_gpu() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
+from ..models.build import make_loss, make_optimizer
+from ..models.recipe import TrainingRecipe
+from ..training.device import has_gpu
+from .fused import (
+    fuse_adam,
+    fuse_batch_norm,
+    unavailable_reason,
+    unfuse_adam,
+    unfuse_batch_norm,
+)
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,12 @@ class FastRoute:
     images_per_execution: int = 2048
     jit_compile: bool = False
     precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16"
-    shift: int = 0  # random shifts of up to this many pixels; 0: the compile spec's own
+    shift: int = 0  # random shifts of up to this many pixels; 0: the recipe's own
     eval_batch_size: int = 2000
     fuse_batch_norm: bool = True  # train batch norm through the fused kernel (fused.py)
     fuse_optimizer: bool = True  # Adam's update in one kernel per variable (fused.py)
+    # what compile changed, per model (by id), for release to undo
+    _undo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (
@@ -138,50 +145,52 @@ class FastRoute:
 
     # -- model ----------------------------------------------------------------------------------
     def compile(
-        self, model, compile_spec: CompileSpec, epochs: int, samples: int, batch_size: int
-    ) -> bool:
-        """Compile ``model`` afresh for this route; True when the schedule now runs per step
-        (then the engine must not also set the rate per epoch)."""
+        self, model, recipe: TrainingRecipe, epochs: int, samples: int, batch_size: int
+    ) -> None:
+        """Compile ``model`` afresh for this route, the rate following ``recipe``'s schedule
+        per step over ``epochs``; ``release`` undoes every change this makes."""
         _, steps_per_epoch, group = self.plan(samples, batch_size)
+        undo = self._undo.setdefault(id(model), [])
         if self.precision != "float32":
-            apply_precision(model, self.precision)
-        if self.fuse_batch_norm:
+            undo.append(apply_precision(model, self.precision))
+        fuse = self.fuse_batch_norm or self.fuse_optimizer
+        reason = unavailable_reason() if fuse else None
+        if reason:
+            warnings.warn(reason, RuntimeWarning, stacklevel=2)
+        if self.fuse_batch_norm and not reason:
             fuse_batch_norm(model)
-        optimizer = make_optimizer(compile_spec)
-        if self.fuse_optimizer:
-            fuse_adam(optimizer)
-        schedule = compile_spec.schedule
-        per_step = bool(getattr(schedule, "per_step", False))
-        if per_step:
-            optimizer.learning_rate = schedule.keras_schedule(steps_per_epoch, epochs)
+            undo.append(lambda: unfuse_batch_norm(model))
+        optimizer = make_optimizer(recipe, steps_per_epoch, epochs)
+        if self.fuse_optimizer and not reason and fuse_adam(optimizer):
+            undo.append(lambda: unfuse_adam(optimizer))
+        loss = make_loss(recipe)
+        scaled = optimizer
         if self.precision == "mixed_float16":  # float16 gradients need loss scaling
             import keras
 
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            scaled = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(
-            optimizer=optimizer,
-            loss=make_loss(compile_spec),
+            optimizer=scaled,
+            loss=loss,
             metrics=["accuracy"],
             jit_compile=self.jit_compile,
             steps_per_execution=group,
         )
-        return per_step
+        # the run's optimizer (its state and step count) stays, compiled as plain Keras does
+        undo.append(lambda: model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"]))
 
     def release(self, model) -> None:
-        """Undo what ``compile`` changed in the layers and the optimizer when a run ends (the
-        fused kernels)."""
-        if self.fuse_batch_norm:
-            unfuse_batch_norm(model)
-        optimizer = getattr(model, "optimizer", None)
-        if self.fuse_optimizer and optimizer is not None:
-            unfuse_adam(getattr(optimizer, "inner_optimizer", optimizer))
+        """Undo what ``compile`` changed, latest first: the model is compiled with the run's
+        optimizer without loss scaling, XLA or grouped steps, its layers compute in the
+        precision they had, and the fused kernels are gone."""
+        for step in reversed(self._undo.pop(id(model), [])):
+            step()
 
 
 def fixed_pipeline_options():
     """tf.data options for a pipeline whose parallelism and buffers are all fixed: no
-    autotuning. Autotuning has nothing to tune there, and its background thread made
-    deleting the iterator, when ``fit`` returns, wait 2.4-3.0 s for the thread's
-    next wake-up (about one run in three on this project's CPU; bench/README.md)."""
+    autotuning. It has nothing to tune there, and its background thread can make deleting
+    the iterator, when ``fit`` returns, wait for the thread's next wake-up."""
     import tensorflow as tf
 
     options = tf.data.Options()
@@ -189,38 +198,15 @@ def fixed_pipeline_options():
     return options
 
 
-def apply_precision(model, policy: str) -> None:
+def apply_precision(model, policy: str):
     """Compute in ``policy`` (weights stay float32); the last layer keeps float32 so that the
-    softmax and the loss are exact."""
-    for layer in model.layers[:-1]:
+    softmax and the loss are exact. Returns a function that puts the old policies back."""
+    before = [(layer, layer.dtype_policy) for layer in model.layers[:-1]]
+    for layer, _ in before:
         layer.dtype_policy = policy
 
+    def restore() -> None:
+        for layer, old in before:
+            layer.dtype_policy = old
 
-@contextmanager
-def precision(policy: str):
-    """Build models inside ``with precision("mixed_bfloat16"):`` to compute in that policy."""
-    import keras
-
-    before = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(before)
-
-
-def configure_threads(intra: int | None = None, inter: int | None = None) -> bool:
-    """Set TensorFlow's thread pools; only possible before TensorFlow starts its runtime.
-
-    Returns False (and changes nothing) when it is too late.
-    """
-    import tensorflow as tf
-
-    try:
-        if intra is not None:
-            tf.config.threading.set_intra_op_parallelism_threads(int(intra))
-        if inter is not None:
-            tf.config.threading.set_inter_op_parallelism_threads(int(inter))
-    except RuntimeError:
-        return False
-    return True
+    return restore

@@ -1,6 +1,8 @@
 """The cloud-ready trainer: flags, then train, checkpoint, export and report.
 
-Run it as ``python -m mnist_widgets.trainer --job-dir DIR`` (or ``mnist-widgets trainer``).
+Run it as ``python -m mnist_widgets.cloud --job-dir DIR`` (or ``mnist-widgets trainer``).
+Without hyperparameter flags it trains the preset's own recipe, as ``mnist-widgets train``
+does; the model is built and compiled through ``mnist_widgets.models``.
 Vertex AI sets ``AIP_MODEL_DIR`` (used when ``--job-dir`` is not given),
 ``AIP_CHECKPOINT_DIR`` and ``AIP_TENSORBOARD_LOG_DIR``; a multi-worker job sets ``TF_CONFIG``.
 Hyperparameter flags accept ``--lr-start`` and ``--lr_start`` alike, since tuning services
@@ -57,8 +59,8 @@ def _flag(parser, name: str, **kwargs) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The trainer's flags, shared by ``python -m mnist_widgets.trainer`` and the CLI."""
-    from ..models.presets import PRESETS
+    """The trainer's flags, shared by ``python -m mnist_widgets.cloud`` and the CLI."""
+    from ..models.presets import EXTRA_PRESETS, PRESETS
     from .strategy import STRATEGIES
 
     where = parser.add_argument_group("where")
@@ -73,9 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         run,
         "preset",
         default=DEFAULT_PRESET,
-        choices=list(PRESETS),
+        choices=[*PRESETS, *EXTRA_PRESETS],
         metavar="NAME",
-        help=f"model, one of: {', '.join(PRESETS)} (default: {DEFAULT_PRESET})",
+        help=f"model, one of: {', '.join([*PRESETS, *EXTRA_PRESETS])} (default: {DEFAULT_PRESET})",
     )
     _flag(run, "dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     _flag(run, "epochs", type=positive_int, help="epochs (default: the preset's)")
@@ -102,7 +104,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         hp,
         "lr-decay-steps",
         type=_positive_float,
-        help="steps for the rate to fall by a factor e (lr = end + start * exp(-step/N))",
+        help="steps for the rate to fall by a factor e (lr = end + start * exp(-step/N)); "
+        "without it --lr-start and --lr-end change the preset's own schedule",
     )
     _flag(hp, "dropout", type=_fraction, help="rate of every Dropout layer")
     for number in (1, 2, 3):
@@ -112,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mnist_widgets.trainer",
+        prog="python -m mnist_widgets.cloud",
         description="Train a preset with a tf.distribute strategy, checkpoint, export, report.",
     )
     add_arguments(parser)
@@ -127,7 +130,7 @@ def _job_dir(args) -> str:
 
 
 def _hyperparameters(args):
-    from .model import Hyperparameters
+    from .hyperparameters import Hyperparameters
 
     return Hyperparameters(
         lr_start=args.lr_start,
@@ -164,10 +167,10 @@ def run(args) -> int:
     from ..models.presets import get_preset
     from ..training.device import describe_device
     from ..training.engine import seed_everything
+    from ..training.evaluate import accuracy_and_loss
     from .backup import backup_dir, epochs_done, take_chiefs_backup
     from .callbacks import EpochLog
-    from .evaluate import test_metrics
-    from .model import build_compiled, learning_rate
+    from .hyperparameters import layers_with, recipe_with
     from .strategy import remove_worker_copy, worker_path
 
     preset = get_preset(args.preset)
@@ -176,29 +179,44 @@ def run(args) -> int:
     if args.limit:
         x_train, y_train = x_train[: args.limit], y_train[: args.limit]
     replicas = strategy.num_replicas_in_sync
-    per_replica = args.batch_size or preset.compile.batch_size
+    per_replica = args.batch_size or preset.recipe.batch_size
     global_batch = per_replica * replicas
     steps_per_epoch = math.ceil(len(x_train) / global_batch)
-    epochs = args.epochs or preset.compile.epochs
+    epochs = args.epochs or preset.recipe.epochs
+    recipe = recipe_with(preset, hp, steps_per_epoch)
     # every worker must shuffle alike, or the element-wise shards overlap
     shuffle_seed = args.seed if args.seed is not None else (0 if task.workers > 1 else None)
     seed_everything(args.seed)
     shape = preset.input_shape
     train_ds = _distributed(
-        make_dataset(x_train, y_train, global_batch, training=True, shape=shape, seed=shuffle_seed)
+        make_dataset(
+            x_train,
+            y_train,
+            global_batch,
+            training=True,
+            shape=shape,
+            seed=shuffle_seed,
+            shift=recipe.shift,
+        )
     )
     test_ds = _distributed(
         make_dataset(x_test, y_test, EVAL_BATCH * replicas, training=False, shape=shape)
     )
-    schedule = learning_rate(preset, hp, steps_per_epoch)
     with strategy.scope():
-        model = build_compiled(preset, hp, schedule, multi_worker=task.workers > 1)
+        model = compiled_model(
+            layers_with(preset, hp),
+            recipe,
+            steps_per_epoch,
+            epochs,
+            name=preset.name.replace("-", "_"),
+            multi_worker=task.workers > 1,
+        )
     say = _printer(task)
     say(
         f"training {preset.name} on {args.dataset} ({len(x_train)} images) with "
         f"{type(strategy).__name__} on {describe_device()}: {task.workers} worker(s), "
         f"{replicas} replica(s), global batch {global_batch} ({per_replica} per replica), "
-        f"{epochs} epochs, lr {schedule.describe()}"
+        f"{epochs} epochs, lr {recipe.rate_schedule(epochs).describe()}"
         + (f", overrides {hp.given()}" if hp.given() else "")
     )
     backups = args.checkpoint_dir or os.environ.get(CHECKPOINT_DIR_VAR) or _join(job_dir, "backup")
@@ -209,7 +227,7 @@ def run(args) -> int:
     logs = args.log_dir or os.environ.get(LOG_DIR_VAR) or _join(job_dir, "logs")
     callbacks = [
         keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
-        EpochLog(epochs, say, schedule, steps_per_epoch),
+        EpochLog(epochs, say),
     ]
     if importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(worker_path(logs, task), profile_batch=0))
@@ -225,7 +243,7 @@ def run(args) -> int:
         verbose=0,
     )
     seconds = time.perf_counter() - start
-    test_accuracy, test_loss = test_metrics(model, x_test, y_test)
+    test_accuracy, test_loss = accuracy_and_loss(model, x_test, y_test)
     _export_and_report(
         model,
         job_dir,
@@ -253,6 +271,32 @@ def run(args) -> int:
         print(metric_line(test_accuracy), flush=True)
     remove_worker_copy(logs, task)
     return 0
+
+
+def compiled_model(
+    layers,
+    recipe,
+    steps_per_epoch: int,
+    epochs: int,
+    name: str = "model",
+    multi_worker: bool = False,
+):
+    """The Keras model of ``layers`` compiled with ``recipe`` (its rate per step), through
+    ``mnist_widgets.models`` as every entry point; call it inside ``strategy.scope()``.
+    ``multi_worker`` gives the ``MultiWorkerSequential`` that ``fit`` needs with two or more
+    workers."""
+    from ..models.build import build, compile_model
+
+    model = build(layers, name=name)
+    if multi_worker:
+        import keras
+
+        from .multiworker import MultiWorkerSequential
+
+        model = MultiWorkerSequential(
+            [keras.Input(shape=model.input_shape[1:]), *model.layers], name=model.name
+        )
+    return compile_model(model, recipe, steps_per_epoch, epochs)
 
 
 def _export_and_report(model, job_dir: str, task, say, metrics: dict) -> None:

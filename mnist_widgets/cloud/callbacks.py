@@ -8,18 +8,17 @@ import keras
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Prints ``epoch 2/12: loss=... accuracy=... val_accuracy=... lr=...`` after each epoch.
+    """Prints ``epoch 2/12: loss=... accuracy=... val_accuracy=... lr=...`` after each epoch,
+    ``lr`` being the rate the next step uses.
 
     The epoch number is Keras' own, so a run resumed by ``BackupAndRestore`` starts its
     log where the interrupted one stopped.
     """
 
-    def __init__(self, epochs: int, say: Callable[[str], None], schedule, steps_per_epoch: int):
+    def __init__(self, epochs: int, say: Callable[[str], None]):
         super().__init__()
         self.epochs = epochs
         self.say = say
-        self.schedule = schedule
-        self.steps_per_epoch = steps_per_epoch
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -28,5 +27,5 @@ class EpochLog(keras.callbacks.Callback):
             for name in ("loss", "accuracy", "val_loss", "val_accuracy")
             if name in logs
         )
-        rate = self.schedule.rate_at((epoch + 1) * self.steps_per_epoch)
+        rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         self.say(f"epoch {epoch + 1}/{self.epochs}: {shown} lr={rate:.3g}")

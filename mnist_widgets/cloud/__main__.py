@@ -1,4 +1,4 @@
-"""``python -m mnist_widgets.trainer``."""
+"""``python -m mnist_widgets.cloud``."""
 
 from __future__ import annotations
 

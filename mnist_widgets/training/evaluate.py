@@ -1,7 +1,8 @@
-"""A model's predictions on a labelled set: mistakes first, filters, confusion matrix.
+"""A model on the test set: accuracy and loss (``accuracy_and_loss``), and its predictions with
+mistakes first, filters and a confusion matrix (``Predictions``).
 
-Pure numpy (plus one call to the model), so the gallery widget, the command line and the
-grading helpers can share it and tests can check it without a front end.
+Pure numpy plus calls to the model, so the engine, the cloud trainer, the gallery widget and
+the command line share it, and tests check it without a front end.
 """
 
 from __future__ import annotations
@@ -11,21 +12,12 @@ from functools import cached_property
 
 import numpy as np
 
-from .data.pipeline import scale_images
-from .errors import DataError, ModelSpecError
+from ..data.pipeline import scale_images
+from ..errors import DataError, ModelSpecError
+from ..models.build import input_shape
 
 NUM_CLASSES = 10
 CORRECT_CHOICES = ("all", "right", "wrong")
-
-
-def model_input_shape(model) -> tuple[int, ...]:
-    """The shape one image must have for ``model``: (784,), (28, 28, 1) or any 784-pixel shape."""
-    shape = tuple(int(d) for d in model.input_shape[1:])
-    if int(np.prod(shape)) != 28 * 28:
-        raise ModelSpecError(
-            f"the model takes inputs of shape {shape}; a digit needs (784,) or (28, 28, 1)"
-        )
-    return shape
 
 
 def as_probabilities(outputs: np.ndarray) -> np.ndarray:
@@ -48,12 +40,40 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = 1000) -> 
     images = np.asarray(images)
     if images.ndim < 2 or int(np.prod(images.shape[1:])) != 28 * 28:
         raise DataError(f"expected 28x28 digits, got an array of shape {images.shape}")
-    x = scale_images(images, model_input_shape(model))
+    x = scale_images(images, input_shape(model))
     if len(x) <= batch_size:
         outputs = model.predict_on_batch(x)
     else:
         outputs = model.predict(x, batch_size=batch_size, verbose=0)
     return as_probabilities(np.asarray(outputs))
+
+
+def accuracy_and_loss(
+    model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000
+) -> tuple[float, float]:
+    """``(accuracy, loss)`` of ``model`` on ``images`` (uint8, or floats in [0, 1]) and their
+    labels: the share classified right and the mean cross-entropy of the true class (without
+    label smoothing, so recipes compare), computed here with the model in inference mode.
+
+    The model is called directly, batch by batch: under a distribution strategy every worker
+    holds the same weights after a synchronous ``fit``, and scores the whole set alone.
+    """
+    import keras
+
+    shape = input_shape(model)
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(images) != len(labels) or not len(labels):
+        raise DataError(f"expected as many labels as images (and some), got {len(labels)}")
+    correct, loss = 0, 0.0
+    for start in range(0, len(labels), batch_size):
+        x = scale_images(images[start : start + batch_size], shape)
+        outputs = keras.ops.convert_to_numpy(model(x, training=False))
+        probabilities = as_probabilities(outputs).astype(np.float64)
+        truth = labels[start : start + batch_size]
+        correct += int((probabilities.argmax(axis=1) == truth).sum())
+        picked = probabilities[np.arange(len(truth)), truth]
+        loss -= float(np.log(np.clip(picked, 1e-7, 1.0)).sum())
+    return correct / len(labels), loss / len(labels)
 
 
 def mistakes_first(correct: np.ndarray) -> np.ndarray:
