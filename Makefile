@@ -13,7 +13,7 @@ PORT ?= 8888
 # `jupyter lab` refuses root unless told; a normal user needs no flag
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab lab-server jupyter-config test test-fast lint bench train install-lab install-test system-packages clean
+.PHONY: lab lab-server jupyter-config test test-fast lint bench train install-lab install-test system-packages hub-proxy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,12 @@ install-lab: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 
-# Debian's Chromium for the browser tests, and Fashion-MNIST (root only; skipped otherwise)
+# Debian's Chromium for the browser tests, Fashion-MNIST, and bubblewrap (the grading
+# sandbox) (root only; skipped otherwise)
 system-packages:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/bwrap ] || missing="$$missing bubblewrap"; \
 	[ -d /usr/share/datasets/fashion-mnist ] || missing="$$missing dataset-fashion-mnist"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
@@ -44,6 +46,24 @@ $(VENV)/etc/jupyter/jupyter_server_config.d/%.json: jupyter-config/server-config
 $(VENV)/etc/ipython/%.json: jupyter-config/kernel-config/%.json | $(BIN)/python
 	install -D -m 644 $< $@
 jupyter-config: $(KIT_CONFIG)
+
+# configurable-http-proxy for the live-hub test (tests/test_hub.py), into .node/: Debian's
+# nodejs and npm first (root only; skipped otherwise); 5.x on Node.js >= 20, else 4.6
+# (Debian 12's nodejs is 18)
+CHP := $(CURDIR)/.node/node_modules/.bin/configurable-http-proxy
+hub-proxy:
+	@if [ ! -x "$(CHP)" ] && ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	@if [ -x "$(CHP)" ]; then :; \
+	elif ! command -v npm >/dev/null; then \
+	  echo "note: install nodejs and npm (apt-get install nodejs npm) for the live-hub test"; \
+	else \
+	  major=$$(node -p 'process.versions.node.split(".")[0]'); \
+	  if [ "$$major" -ge 20 ]; then v=5.3; else v=4.6; fi; \
+	  npm install --prefix $(CURDIR)/.node --no-save --no-audit --no-fund --loglevel=error \
+	    configurable-http-proxy@$$v >/dev/null; \
+	fi
 
 ## make lab: set up, fetch the data, open the self-study notebook in JupyterLab
 lab: install-lab jupyter-config
@@ -61,7 +81,7 @@ train: install-lab
 	$(BIN)/mnist-widgets train --preset cnn-batchnorm --out runs
 
 ## make test: install what the tests need, then lint and run the whole suite (what CI runs)
-test: install-test system-packages jupyter-config
+test: install-test system-packages jupyter-config hub-proxy
 	$(BIN)/ruff check mnist_widgets tests bench
 	$(BIN)/ruff format --check mnist_widgets tests bench
 	$(BIN)/python -m pytest -q
@@ -88,4 +108,4 @@ bench: install-test
 	bash bench/run_all.sh
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache test-output
+	rm -rf $(VENV) .node build *.egg-info .pytest_cache .ruff_cache test-output
