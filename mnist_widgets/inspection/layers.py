@@ -88,7 +88,7 @@ class LayerOutputs:
             for i, layer in shown
         ]
         self.model_ref = weakref.ref(model)
-        self.submodel = keras.Model(model.inputs, [layer.output for _, layer in shown])
+        self.submodel = keras.Model(model.inputs[0], [layer.output for _, layer in shown])
         spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
         self._call = tf.function(lambda x: self.submodel(x, training=False), input_signature=[spec])
         self._means = tf.function(self._channel_means, input_signature=[spec])
