@@ -1,12 +1,13 @@
 """Peak memory of the kernel while nbclient runs each notebook of the kit.
 
 Runs ``notebooks/tour.ipynb`` and every ``assignments/source/*/*.ipynb`` (or the notebooks
-named) in a fresh kernel each, and samples every 0.5 s the resident memory (RSS) of the
+named) in a fresh kernel each (in a temporary copy of the notebook's folder, so files it saves
+land there), and samples every 0.5 s the resident memory (RSS) of the
 kernel, counted with any processes it started. Prints each notebook's peak and run time.
 
 ``--set LIMIT=None --set EPOCHS=1`` rewrites those assignments in the notebook's cells before
 running (the tour's knobs: ``LIMIT=None`` is all 60,000 training images). ``--explorer``
-appends a cell that opens a ``LayerExplorer`` on the last cell's ``trainer.model``, follows
+appends a cell that opens a ``LayerExplorer`` on ``trainer.model`` (or ``model``), follows
 the ``gallery`` if there is one, shows a digit and selects a feature map (so the top-digit
 scores are computed), as a student would.
 
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,7 +30,9 @@ from _common import REPO, load_average, machine
 EXPLORER_CELL = """\
 from mnist_widgets.widgets import LayerExplorer
 
-explorer = LayerExplorer(trainer.model, data)
+explorer = LayerExplorer(
+    trainer.model if "trainer" in globals() else model, data if "data" in globals() else None
+)
 if "gallery" in globals():
     explorer.follow(gallery)
     gallery.selected_index = 0
@@ -52,12 +57,12 @@ class RssSampler(threading.Thread):
         self.interval = interval
         self.peak = 0
         self.samples = 0
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
         import psutil
 
-        while not self._stop.is_set():
+        while not self._done.is_set():
             total = 0
             for child in self.me.children(recursive=True):
                 try:
@@ -66,10 +71,10 @@ class RssSampler(threading.Thread):
                     pass
             self.peak = max(self.peak, total)
             self.samples += 1
-            self._stop.wait(self.interval)
+            self._done.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join()
 
 
@@ -96,20 +101,19 @@ def run(path: Path, settings: dict[str, str], explorer: bool, timeout: int) -> t
         apply_settings(nb, settings)
     if explorer:
         nb.cells.append(nbformat.v4.new_code_cell(EXPLORER_CELL))
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    sampler = RssSampler()
-    sampler.start()
-    start = time.perf_counter()
-    try:
-        client.execute()
-    finally:
-        seconds = time.perf_counter() - start
-        sampler.stop()
+    with tempfile.TemporaryDirectory(prefix="notebook-memory-") as folder:
+        shutil.copytree(path.parent, folder, dirs_exist_ok=True)
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": folder}}
+        )
+        sampler = RssSampler()
+        sampler.start()
+        start = time.perf_counter()
+        try:
+            client.execute()
+        finally:
+            seconds = time.perf_counter() - start
+            sampler.stop()
     return sampler.peak / 2**30, seconds
 
 

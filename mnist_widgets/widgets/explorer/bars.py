@@ -37,7 +37,12 @@ class UnitBars(widgets.VBox):
         )
         axes = [
             Axis(scale=x, label="class" if self.classes else "unit", visible=self.classes),
-            Axis(scale=y, orientation="vertical", tick_format=".0%" if self.classes else ".2g"),
+            Axis(
+                scale=y,
+                orientation="vertical",
+                tick_format=".0%" if self.classes else ".1f",
+                num_ticks=None if self.classes else 5,
+            ),
         ]
         what = "probability of each class" if self.classes else f"{units} units"
         self.figure = Figure(
