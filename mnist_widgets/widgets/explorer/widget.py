@@ -131,7 +131,11 @@ class LayerExplorer(widgets.VBox):
         self._followed = []
 
     def release(self) -> None:
-        """Drop the large arrays: activations, top-digit scores, kernels (computed again later)."""
+        """Drop the large arrays: activations, top-digit scores, kernels (computed again later).
+
+        Call it after training the model further: the next selection finds its top digits
+        with the new weights.
+        """
         self.activations = None
         self.scores.release()
         for view in self.views:
