@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import DataError
 from .digits import input_shape_of
 
+CHUNK = 128  # path images per gradient call
 _gradients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -84,7 +85,7 @@ def integrated_gradients(
     steps: int = 32,
     baseline: np.ndarray | None = None,
     tolerance: float | None = 0.01,
-    max_steps: int = 512,
+    max_steps: int = 256,
 ) -> Attribution:
     """Integrated gradients of ``model``'s outputs ``targets`` for a float (28, 28) digit.
 
@@ -115,9 +116,12 @@ def _integrate(gradients, shape, digit, base, targets, steps) -> Attribution:
     count = len(targets)
     x = np.tile(path.reshape(steps + 1, *shape), (count,) + (1,) * len(shape))
     classes = np.repeat(np.asarray(targets), steps + 1)
-    outputs, grads = gradients(x, np.eye(10, dtype=np.float32)[classes])
-    outputs = np.asarray(outputs).reshape(count, steps + 1, -1)
-    grads = np.asarray(grads).reshape(count, steps + 1, 28, 28)
+    onehot = np.eye(10, dtype=np.float32)[classes]
+    parts = [  # in chunks: the tape keeps every layer's activations of its batch
+        gradients(x[i : i + CHUNK], onehot[i : i + CHUNK]) for i in range(0, len(x), CHUNK)
+    ]
+    outputs = np.concatenate([np.asarray(o) for o, _ in parts]).reshape(count, steps + 1, -1)
+    grads = np.concatenate([np.asarray(g) for _, g in parts]).reshape(count, steps + 1, 28, 28)
     mean_gradient = (grads[:, :-1] + grads[:, 1:]).mean(axis=1) / 2.0
     index = np.arange(count)
     return Attribution(

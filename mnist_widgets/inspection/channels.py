@@ -55,7 +55,7 @@ class ChannelScores:
     and kept until ``release()``.
     """
 
-    def __init__(self, outputs: LayerOutputs, images: np.ndarray, batch_size: int = 500) -> None:
+    def __init__(self, outputs: LayerOutputs, images: np.ndarray, batch_size: int = 256) -> None:
         self.outputs = outputs
         self.images = images
         self.batch_size = int(batch_size)

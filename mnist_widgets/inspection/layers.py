@@ -119,7 +119,7 @@ class LayerOutputs:
         """Every shown layer's output for one float32 (28, 28) digit, without the batch axis."""
         return [r[0] for r in self.outputs(np.asarray(digit)[None])]
 
-    def channel_means(self, digits: np.ndarray, batch_size: int = 500) -> list[np.ndarray]:
+    def channel_means(self, digits: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
         """Per layer, float32 (N, channels): each feature map's mean (or each unit's value)."""
         model = self.model_ref()
         parts: list[list[np.ndarray]] = [[] for _ in self.layers]
