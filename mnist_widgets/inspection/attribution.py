@@ -85,7 +85,7 @@ def integrated_gradients(
     steps: int = 32,
     baseline: np.ndarray | None = None,
     tolerance: float | None = 0.01,
-    max_steps: int = 256,
+    max_steps: int = 512,
 ) -> Attribution:
     """Integrated gradients of ``model``'s outputs ``targets`` for a float (28, 28) digit.
 
