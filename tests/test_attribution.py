@@ -10,8 +10,8 @@ from PIL import Image
 
 from mnist_widgets.errors import DataError
 from mnist_widgets.inspection import as_digit, integrated_gradients
-from mnist_widgets.widgets.explorer.pictures import POSITIVE, render_saliency
 from mnist_widgets.widgets.gallery import PredictionGallery
+from mnist_widgets.widgets.pictures import POSITIVE, render_saliency
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from mnist_widgets.inspection import LayerOutputs, kernels_of
 from mnist_widgets.widgets.drawing import DrawingPad
 from mnist_widgets.widgets.explorer import LayerExplorer
 from mnist_widgets.widgets.explorer.maps import FeatureMapGrid
-from mnist_widgets.widgets.explorer.pictures import grid_layout
 from mnist_widgets.widgets.gallery import PredictionGallery
+from mnist_widgets.widgets.pictures import grid_layout
 
 
 def small_cnn():

@@ -15,10 +15,13 @@ from contextlib import contextmanager
 import ipywidgets as widgets
 import numpy as np
 import traitlets
+from ipyevents import Event
 
 from ..data.fonts import font_digits
 from ..errors import DataError
 from ..evaluation import CORRECT_CHOICES, NUM_CLASSES, Predictions, check_filters
+from ..inspection import as_digit
+from .saliency import SaliencyView
 from .sprites import SpriteLayout, layout_for, render_sprite
 from .styles import with_stylesheet
 
@@ -284,8 +287,6 @@ class PredictionGallery(widgets.VBox):
         if index is None:
             self.saliency.clear()
             return
-        from ..inspection import as_digit
-
         p = self.predictions
         digit = as_digit(index, p.images)
         self.saliency.show(digit, int(p.predicted[index]), int(p.labels[index]), index)
@@ -330,10 +331,6 @@ class PredictionGallery(widgets.VBox):
         self.sprite = widgets.Image(format="png")
         self.sprite.layout.width = f"{layout_for(self.page_size, self.columns).size[0]}px"
         self.sprite.add_class("mnist-gallery-page")
-        from ipyevents import Event
-
-        from .saliency import SaliencyView
-
         self.sprite_clicks = Event(source=self.sprite, watched_events=["click"])
         self.sprite_clicks.on_dom_event(
             lambda event: (

@@ -10,7 +10,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..inspection.attribution import Attribution, integrated_gradients
-from .explorer.pictures import render_saliency
+from .pictures import render_saliency
 from .sprites import encode_png
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
+from ..pictures import grid_layout, render_kernels
 from ..sprites import encode_png, layout_for, render_sprite
-from .pictures import grid_layout, render_kernels
 
 HINT = "<i>Click a feature map to see the kernels that made it and the digits it likes.</i>"
 

@@ -7,8 +7,8 @@ import numpy as np
 import traitlets
 
 from ...inspection import LayerInfo
+from ..pictures import grid_layout, render_maps
 from ..sprites import encode_png
-from .pictures import grid_layout, render_maps
 
 
 class FeatureMapGrid(widgets.VBox):

@@ -1,4 +1,4 @@
-"""The explorer's pictures as uint8 RGB arrays: feature-map grids, kernels, saliency overlays.
+"""Pictures of what a network computes, as uint8 arrays: feature-map grids, kernels, saliency.
 
 Pure numpy, no widgets: a widget encodes the array as PNG (``sprites.encode_png``) and maps a
 click back to a cell with ``GridLayout.index_at``.
