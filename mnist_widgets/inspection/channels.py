@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DataError
 from .layers import LayerOutputs
 
 # layers that keep each channel apart: a feature map after them still comes from one kernel
@@ -48,27 +49,29 @@ def kernels_of(model, layer_name: str, channel: int) -> np.ndarray | None:
 
 
 class ChannelScores:
-    """How strongly each digit of a set excites each channel of every shown layer.
+    """How strongly each digit of a set excites each feature map of every convolutional layer.
 
-    A feature map's score is its mean over the image; a unit's score is its value. Scores are
-    computed on first use in one pass over ``images`` (float32, digits x channels per layer)
-    and kept until ``release()``.
+    A feature map's score is its mean over the image. Scores are computed on first use in one
+    pass over ``images`` (float32, digits x channels per feature-map layer) and kept until
+    ``release()``.
     """
 
     def __init__(self, outputs: LayerOutputs, images: np.ndarray, batch_size: int = 256) -> None:
         self.outputs = outputs
         self.images = images
         self.batch_size = int(batch_size)
-        self._scores: list[np.ndarray] | None = None
+        self._scores: dict[int, np.ndarray] | None = None
 
     @property
     def computed(self) -> bool:
         return self._scores is not None
 
     def scores(self, layer: int) -> np.ndarray:
-        """float32 (digits, channels) for shown layer number ``layer``."""
+        """float32 (digits, channels) for shown layer number ``layer`` (one with feature maps)."""
         if self._scores is None:
             self._scores = self.outputs.channel_means(self.images, self.batch_size)
+        if layer not in self._scores:
+            raise DataError(f"layer {self.outputs.layers[layer].name} has no feature maps")
         return self._scores[layer]
 
     def top(self, layer: int, channel: int, count: int = 9) -> np.ndarray:
@@ -84,4 +87,4 @@ class ChannelScores:
 
     @property
     def nbytes(self) -> int:
-        return 0 if self._scores is None else sum(s.nbytes for s in self._scores)
+        return 0 if self._scores is None else sum(s.nbytes for s in self._scores.values())

@@ -119,21 +119,26 @@ class LayerOutputs:
         """Every shown layer's output for one float32 (28, 28) digit, without the batch axis."""
         return [r[0] for r in self.outputs(np.asarray(digit)[None])]
 
-    def channel_means(self, digits: np.ndarray, batch_size: int = 256) -> list[np.ndarray]:
-        """Per layer, float32 (N, channels): each feature map's mean (or each unit's value)."""
+    @property
+    def map_layers(self) -> list[int]:
+        """Positions in ``layers`` of the layers with feature maps."""
+        return [i for i, info in enumerate(self.layers) if info.kind == MAPS]
+
+    def channel_means(self, digits: np.ndarray, batch_size: int = 256) -> dict[int, np.ndarray]:
+        """For each feature-map layer (by position), float32 (N, channels): each map's mean."""
         model = self.model_ref()
-        parts: list[list[np.ndarray]] = [[] for _ in self.layers]
+        parts: dict[int, list[np.ndarray]] = {i: [] for i in self.map_layers}
         for start in range(0, len(digits), batch_size):
             x = model_batch(model, digits[start : start + batch_size])
-            for part, means in zip(parts, self._means(x), strict=True):
+            for part, means in zip(parts.values(), self._means(x), strict=True):
                 part.append(np.asarray(means))
-        return [
-            np.concatenate(p) if p else np.zeros((0, i.channels))
-            for p, i in zip(parts, self.layers, strict=True)
-        ]
+        return {
+            i: np.concatenate(p) if p else np.zeros((0, self.layers[i].channels), np.float32)
+            for i, p in parts.items()
+        }
 
     def _channel_means(self, x):
         import tensorflow as tf
 
         outputs = self.submodel(x, training=False)
-        return [tf.reduce_mean(o, axis=[1, 2]) if len(o.shape) == 4 else o for o in outputs]
+        return [tf.reduce_mean(outputs[i], axis=[1, 2]) for i in self.map_layers]
