@@ -172,6 +172,8 @@ def test_a_click_between_maps_selects_nothing_and_bad_selections_are_refused(exp
     with pytest.raises(DataError):
         explorer.select("conv12", 12)
     with pytest.raises(DataError):
+        explorer.scores.scores(explorer.outputs.index("dense16"))  # scores: feature maps only
+    with pytest.raises(DataError):
         explorer.show(10_000)
     with pytest.raises(DataError):
         explorer.show(np.zeros((20, 20)))
