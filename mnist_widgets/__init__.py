@@ -21,6 +21,7 @@ _EXPORTS = {
     "LayerBuilder": "mnist_widgets.widgets",
     "TrainingDashboard": "mnist_widgets.widgets",
     "PredictionGallery": "mnist_widgets.widgets",
+    "LayerExplorer": "mnist_widgets.widgets",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -1,4 +1,4 @@
-"""The three widgets: layer builder, live training dashboard, prediction gallery."""
+"""The widgets: builder, dashboard, gallery, drawing pad and layer explorer."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ _WIDGETS = {
     "TrainingDashboard": "mnist_widgets.widgets.dashboard",
     "PredictionGallery": "mnist_widgets.widgets.gallery",
     "DrawingPad": "mnist_widgets.widgets.drawing",
+    "LayerExplorer": "mnist_widgets.widgets.explorer",
 }
 
 __all__ = list(_WIDGETS)

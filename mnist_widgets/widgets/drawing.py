@@ -30,13 +30,15 @@ class DrawingPad(widgets.VBox):
     """A mouse-drawn digit, its 28x28 MNIST version and a live bar chart of the probabilities.
 
     Public state (traits): ``probabilities`` (ten floats, all 0 while the pad is blank),
-    ``prediction`` (the most likely class, None while blank), ``drawing`` (mouse held down).
+    ``prediction`` (the most likely class, None while blank), ``drawing`` (mouse held down),
+    ``strokes`` (finished strokes since the last Clear: observe it to follow the pen).
     ``preprocessed`` holds the float32 (28, 28) image last given to the model.
     """
 
     probabilities = traitlets.List(traitlets.Float(), default_value=[0.0] * NUM_CLASSES)
     prediction = traitlets.Int(None, allow_none=True)
     drawing = traitlets.Bool(False)
+    strokes = traitlets.Int(0)
 
     def __init__(
         self,
@@ -136,6 +138,7 @@ class DrawingPad(widgets.VBox):
         self.drawing = False
         self._last = None
         self.update(force=True)
+        self.strokes += 1
 
     # -- public ---------------------------------------------------------------------------
     def clear(self) -> None:
@@ -146,6 +149,7 @@ class DrawingPad(widgets.VBox):
         self._shadow, self._pen = self._blank_shadow()
         self._prepare_canvas()
         self._show(np.zeros((28, 28), dtype=np.float32), None)
+        self.strokes = 0
 
     def pixels(self) -> np.ndarray:
         """The pad's picture: the canvas's own pixels when the front end synced them, else
@@ -192,7 +196,9 @@ class DrawingPad(widgets.VBox):
         self._canvas_fresh = False
         self._prepare_canvas()
         self._put_shadow()
-        return self.update(force=True)
+        probabilities = self.update(force=True)
+        self.strokes += 1
+        return probabilities
 
     # -- drawing --------------------------------------------------------------------------
     def _blank_shadow(self):

@@ -14,10 +14,13 @@ from contextlib import contextmanager
 import ipywidgets as widgets
 import numpy as np
 import traitlets
+from ipyevents import Event
 
 from ..data.fonts import font_digits
 from ..errors import DataError
+from ..inspection import as_digit
 from ..training.evaluate import CORRECT_CHOICES, NUM_CLASSES, Predictions, check_filters
+from .saliency import SaliencyView
 from .sprites import SpriteLayout, layout_for, render_sprite
 from .styles import with_stylesheet
 
@@ -86,6 +89,7 @@ class PredictionGallery(widgets.VBox):
     selected_cell = traitlets.Tuple(
         traitlets.Int(), traitlets.Int(), default_value=None, allow_none=True
     )
+    selected_index = traitlets.Int(None, allow_none=True)
     shown_indices = traitlets.List(traitlets.Int(), read_only=True)
     matching = traitlets.Int(0, read_only=True)
     accuracy = traitlets.Float(0.0, read_only=True)
@@ -151,6 +155,8 @@ class PredictionGallery(widgets.VBox):
             self.class_bars.y = np.nan_to_num(self.predictions.class_accuracy)
         self.accuracy_table.value = self._accuracy_table_html()
         self._refresh()
+        if self.selected_index is not None:
+            self._digit_selected({"new": self.selected_index})
 
     @property
     def layout_of_page(self) -> SpriteLayout:
@@ -167,6 +173,14 @@ class PredictionGallery(widgets.VBox):
         with self._batch():
             self.filter_true = self.filter_pred = None
             self.filter_correct = "all"
+
+    def select_at(self, x: float, y: float) -> int | None:
+        """Select the digit under pixel (x, y) of the page's picture; returns its test index."""
+        position = self.layout_of_page.cell_at(x, y)
+        if position is None or position >= len(self.shown_indices):
+            return None
+        self.selected_index = self.shown_indices[position]
+        return self.selected_index
 
     def page_indices(self, page: int) -> np.ndarray:
         """Indices into the test set shown on ``page`` with the current filters."""
@@ -199,6 +213,13 @@ class PredictionGallery(widgets.VBox):
         if cell is not None:
             check_filters(*cell)
         return cell
+
+    @traitlets.validate("selected_index")
+    def _valid_index(self, proposal):
+        index = proposal["value"]
+        if index is not None and not 0 <= index < len(self.predictions):
+            raise DataError(f"selected_index must be 0-{len(self.predictions) - 1} or None")
+        return index
 
     @traitlets.validate("page_size")
     def _valid_page_size(self, proposal):
@@ -259,6 +280,16 @@ class PredictionGallery(widgets.VBox):
     def _page_changed(self, change) -> None:
         self._refresh()
 
+    @traitlets.observe("selected_index")
+    def _digit_selected(self, change) -> None:
+        index = change["new"]
+        if index is None:
+            self.saliency.clear()
+            return
+        p = self.predictions
+        digit = as_digit(index, p.images)
+        self.saliency.show(digit, int(p.predicted[index]), int(p.labels[index]), index)
+
     def _refresh(self) -> None:
         if not self._ready or self._hold:
             return
@@ -298,6 +329,14 @@ class PredictionGallery(widgets.VBox):
         self.status = widgets.HTML()
         self.sprite = widgets.Image(format="png")
         self.sprite.layout.width = f"{layout_for(self.page_size, self.columns).size[0]}px"
+        self.sprite.add_class("mnist-gallery-page")
+        self.sprite_clicks = Event(source=self.sprite, watched_events=["click"])
+        self.sprite_clicks.on_dom_event(
+            lambda event: (
+                self.select_at(event["dataX"], event["dataY"]) if "dataX" in event else None
+            )
+        )
+        self.saliency = SaliencyView(self.model)
 
         def from_dropdown(trait):
             def handler(change):
@@ -333,7 +372,7 @@ class PredictionGallery(widgets.VBox):
                 ),
                 widgets.HBox([self.prev_button, self.page_slider, self.next_button]),
                 self.status,
-                self.sprite,
+                widgets.HBox([self.sprite, self.saliency]),
             ]
         )
 
