@@ -87,9 +87,10 @@ test: install-test system-packages jupyter-config hub-proxy
 	$(BIN)/python -m pytest -q
 
 ## make test-fast: lint and the quick tests: no browser, no nbgrader course, no worker
-## processes or clusters, nothing marked slow (installs only when pyproject.toml changed)
+## processes or clusters, nothing marked slow, not the bench scripts' smoke runs (they start
+## processes of their own and autograde a course) (installs only when pyproject.toml changed)
 FAST_TESTS := -m "not (browser or slow or cluster)" --ignore=tests/browser \
-	--ignore=tests/test_course.py
+	--ignore=tests/test_course.py --ignore=tests/test_bench_smoke.py
 test-fast: $(VENV)/.installed-test
 	$(BIN)/ruff check mnist_widgets tests bench
 	$(BIN)/ruff format --check mnist_widgets tests bench

@@ -510,3 +510,11 @@ def test_a_control_change_creates_no_widgets_and_rebuilds_leak_nothing():
     builder.add_layer("Dropout", 12)
     builder.remove_layer(12)
     assert live() == before  # the editors of a rebuild are closed, not leaked
+
+
+def test_closing_the_builder_closes_its_editors_and_unties_the_settings():
+    builder = LayerBuilder(preset="cnn-fast")
+    parts = [*builder.controls(1).values(), *builder.setting_controls.values()]
+    builder.close()
+    assert all(part.comm is None for part in parts)
+    builder.recipe = builder.recipe.__class__()  # no closed control is written to

@@ -98,7 +98,7 @@ class DrawingPad(widgets.VBox):
             marks=[self.bars],
             axes=[
                 Axis(scale=x, label="class"),
-                Axis(scale=y, orientation="vertical", tick_format=".0%", label="probability"),
+                Axis(scale=y, side="left", tick_format=".0%", label="probability"),
             ],
             title="What the model sees",
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},

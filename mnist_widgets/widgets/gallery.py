@@ -452,7 +452,7 @@ class PredictionGallery(widgets.VBox):
             marks=[self.heatmap],
             axes=[
                 Axis(scale=cols, label="predicted class"),
-                Axis(scale=rows, orientation="vertical", label="true class"),
+                Axis(scale=rows, side="left", label="true class"),
                 ColorAxis(scale=colour, visible=False),
             ],
             title="Confusion matrix: click a cell to see its digits",
@@ -475,7 +475,7 @@ class PredictionGallery(widgets.VBox):
             marks=[self.class_bars],
             axes=[
                 Axis(scale=x, label="true class"),
-                Axis(scale=y, orientation="vertical", tick_format=".0%", label="accuracy"),
+                Axis(scale=y, side="left", tick_format=".0%", label="accuracy"),
             ],
             title="Per-class accuracy: click a bar to see that class",
             fig_margin={"top": 50, "bottom": 50, "left": 60, "right": 20},

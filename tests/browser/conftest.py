@@ -175,10 +175,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     log = base / "jupyterlab.log"  # copied to test-output/browser/ when a test fails
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ)
+    # kernels start as a user's do: the kit's configuration acts, and ipykernel forwards
+    # C-level output (it does not while PYTEST_CURRENT_TEST is set)
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "PYTEST_CURRENT_TEST"):
+        env.pop(name, None)
     env.update(
         JUPYTER_CONFIG_DIR=str(config),
         JUPYTER_RUNTIME_DIR=str(runtime),
-        TF_CPP_MIN_LOG_LEVEL="3",
         PYTHONUNBUFFERED="1",
     )
     # kernels inherit the server's environment, so they find the data where the tests do

@@ -74,8 +74,8 @@ class SettingsPanel:
         self.owner = owner
         self.controls: dict[str, widgets.ValueWidget] = {}
         self.schedule_controls: dict[str, widgets.ValueWidget] = {}
-        self._links: list[t.link] = []
-        self._schedule_links: list[t.link] = []
+        self._links: list[widgets.link | widgets.dlink] = []
+        self._schedule_links: list[widgets.link] = []
         low, high = SETTING_BOUNDS["learning_rate"]
         self._add("optimizer", widgets.Dropdown(options=OPTIMIZERS, description="optimizer"))
         self._add(
@@ -86,7 +86,7 @@ class SettingsPanel:
             widgets.Dropdown(options=list(schedule_kinds()), description="schedule")
         )
         self._links.append(
-            t.link(
+            widgets.link(
                 (owner, "recipe"),
                 (self.controls["schedule"], "value"),
                 transform=(lambda r: schedule_kind(r.schedule), self._with_kind),
@@ -103,7 +103,7 @@ class SettingsPanel:
             widgets.BoundedIntText(min=1, max=SETTING_BOUNDS["epochs"][1], description="epochs"),
         )
         self._links.append(
-            t.dlink(
+            widgets.dlink(
                 (owner, "recipe"),
                 (self.controls["learning_rate"], "disabled"),
                 transform=lambda r: r.schedule is not None,
@@ -146,7 +146,7 @@ class SettingsPanel:
     def _add(self, name: str, control: widgets.ValueWidget) -> None:
         self.controls[name] = self._control(control)
         self._links.append(
-            t.link(
+            widgets.link(
                 (self.owner, "recipe"),
                 (control, "value"),
                 transform=(
@@ -210,9 +210,14 @@ class SettingsPanel:
             )
 
         self._schedule_links.append(
-            t.link((self.owner, "recipe"), (control, "value"), transform=(forward, backward))
+            widgets.link((self.owner, "recipe"), (control, "value"), transform=(forward, backward))
         )
 
     def close(self) -> None:
+        """Untie the controls from the recipe and close them."""
+        self.owner.unobserve(self._on_recipe, "recipe")
         for link in [*self._links, *self._schedule_links]:
             link.unlink()
+        self._links, self._schedule_links = [], []
+        for control in self.all_controls.values():
+            control.close()

@@ -119,8 +119,8 @@ def row_status_html(row: dict[str, Any]) -> str:
         return '<span class="mnist-muted">&mdash;</span>'
     shape = html.escape(keras_shape(row["output_shape"]))
     return (
-        f'<span class="mnist-layer-shape">{shape}</span><br>'
-        f'<span class="mnist-layer-count">{row["params"]:,} params</span>'
+        f'<div class="mnist-layer-shape-count"><span class="mnist-layer-shape">{shape}</span>'
+        f'<br><span class="mnist-layer-count">{row["params"]:,} params</span></div>'
     )
 
 

@@ -209,6 +209,14 @@ class LayerBuilder(widgets.VBox):
     epochs = _setting("epochs")
     del _setting
 
+    def close(self) -> None:
+        """Close the builder with its layer editors and settings controls."""
+        for row in getattr(self, "_rows", ()):
+            row.close()
+        if getattr(self, "_settings", None) is not None:
+            self._settings.close()
+        super().close()
+
     # -- trait validation ----------------------------------------------------------------
     @t.validate("layers")
     def _check_layers(self, proposal: t.Bunch) -> list[dict[str, Any]]:
@@ -378,7 +386,7 @@ class LayerBuilder(widgets.VBox):
             style={"description_width": "initial"},
             layout={"width": "26em"},
         )
-        t.link((self, "preset"), (self.preset_menu, "value"))
+        widgets.link((self, "preset"), (self.preset_menu, "value"))
         self.add_menu = widgets.Dropdown(
             options=list(LAYER_KINDS),
             value="Input",
