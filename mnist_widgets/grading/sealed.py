@@ -88,7 +88,8 @@ def is_replayed(cell: NotebookNode, marker: str) -> bool:
     """A graded test cell (not a solution) that the fresh-process replay measures."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return (
-        cell.cell_type == "code"
+        bool(marker)
+        and cell.cell_type == "code"
         and bool(meta.get("grade"))
         and not meta.get("solution")
         and marker in cell.source
