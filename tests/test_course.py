@@ -170,7 +170,10 @@ n = 0
 try:
     while n < 5000:
         if os.fork() == 0:
-            os.execvp("sleep", ["sleep", "{linger}"])
+            try:
+                os.execvp("sleep", ["sleep", "{linger}"])
+            finally:
+                os._exit(0)
         n += 1
 except OSError as exc:
     print("refused after", n, "forks:", exc)

@@ -369,3 +369,13 @@ def test_measure_sealed_refuses_a_missing_or_linked_model(tmp_path):
     (tmp_path / "model.keras").symlink_to("/etc/passwd")
     with pytest.raises(GradingError, match="cannot be read"):
         sealed.measure_sealed(tmp_path / "model.keras")
+
+
+def test_the_executor_shows_a_timeout_as_nbgrader_does():
+    from mnist_widgets.grading.executor import TIMEOUT_ERROR, record_reply_error
+
+    cell = nbformat.v4.new_code_cell("while True: pass")
+    record_reply_error(cell, {"content": {**TIMEOUT_ERROR, "status": "error"}})
+    record_reply_error(cell, {"content": {**TIMEOUT_ERROR, "status": "error"}})  # once only
+    record_reply_error(cell, {"content": {"status": "ok"}})
+    assert [o.ename for o in cell.outputs] == ["CellTimeoutError"]
