@@ -108,7 +108,9 @@ def make_course(root: Path, assignment: str, env: dict[str, str], extra_config: 
         )
 
 
-def compare(assignment: str, runs: int, env: dict[str, str], out: Path | None) -> int:
+def compare(
+    assignment: str, runs: int, env: dict[str, str], out: Path | None, extra: str = ""
+) -> int:
     """Time autograde with and without the sandbox, ``runs`` interleaved rounds."""
     from _common import median
 
@@ -120,7 +122,9 @@ def compare(assignment: str, runs: int, env: dict[str, str], out: Path | None) -
         roots = {SEALED: Path(tmp) / "sealed", UNSEALED: Path(tmp) / "unsealed"}
         for mode, root in roots.items():
             root.mkdir()
-            make_course(root, assignment, env, UNSEALED_CONFIG if mode == UNSEALED else "")
+            make_course(
+                root, assignment, env, extra + (UNSEALED_CONFIG if mode == UNSEALED else "")
+            )
         for round_ in range(runs):
             order = [SEALED, UNSEALED] if round_ % 2 == 0 else [UNSEALED, SEALED]
             for mode in order:
@@ -176,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         "--compare", type=int, default=0, metavar="N", help="N rounds with and without sandbox"
     )
     parser.add_argument("--out", type=Path, default=None, help="write the comparison here too")
+    parser.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=0,
+        help="seconds per cell instead of the course's (a busy machine trains slower)",
+    )
     args = parser.parse_args(argv)
 
     source = REPO / "assignments" / "source"
@@ -191,14 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs alembic
     env["USER"] = env["LOGNAME"] = "instructor"
     env.pop("NBGRADER_EXECUTION", None)
+    extra = f"\nc.Execute.timeout = {args.cell_timeout}\n" if args.cell_timeout else ""
     if args.compare:
-        return compare(assignments[0], args.compare, env, args.out)
+        return compare(assignments[0], args.compare, env, args.out, extra)
 
     print(f"# autograde\n{machine()}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="mnist-widgets-grade-") as tmp:
         root = Path(tmp)
-        shutil.copy(REPO / "assignments" / "nbgrader_config.py", root / "nbgrader_config.py")
+        config = (REPO / "assignments" / "nbgrader_config.py").read_text()
+        (root / "nbgrader_config.py").write_text(config + extra)
         for assignment in assignments:
             shutil.copytree(source / assignment, root / "source" / assignment)
             try:

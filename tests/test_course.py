@@ -170,7 +170,10 @@ n = 0
 try:
     while n < 5000:
         if os.fork() == 0:
-            os.execvp("sleep", ["sleep", "{linger}"])
+            try:
+                os.execvp("sleep", ["sleep", "{linger}"])
+            finally:
+                os._exit(0)
         n += 1
 except OSError as exc:
     print("refused after", n, "forks:", exc)
@@ -216,8 +219,8 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 900):
     return done
 
 
-def _nbgrader(*args: str, cwd: Path, env: dict[str, str]):
-    return _run([str(VENV_BIN / "nbgrader"), *args], cwd, env)
+def _nbgrader(*args: str, cwd: Path, env: dict[str, str], timeout: float = 900):
+    return _run([str(VENV_BIN / "nbgrader"), *args], cwd, env, timeout)
 
 
 def _solution_sources() -> dict[str, str]:
@@ -390,7 +393,8 @@ def course(tmp_path_factory):
         _fill(folder / f"{NOTEBOOK}.ipynb", *submissions[student])
     before = _world()
     try:
-        autograde = _nbgrader("autograde", ASSIGNMENT, cwd=root, env=env)
+        # 13 notebooks: about 4 minutes on an idle 2-core machine, far more on a busy one
+        autograde = _nbgrader("autograde", ASSIGNMENT, cwd=root, env=env, timeout=3600)
     finally:
         listener.close()
     after = _world()
@@ -523,23 +527,18 @@ def test_the_honest_students_are_measured_by_an_untouched_grader(course):
 
 @slow
 def test_feedback_holds_no_hidden_test_no_solution_and_no_other_notebook(course):
-    forbidden = [
-        "BEGIN HIDDEN TESTS",
-        "require_accuracy(report",
-        "allow_only(report",
-        "SGD(learning_rate=0.1)",  # the reference solution
-        "x_train[:5000]",  # the weak student's notebook
-        "make every check this kernel can run",  # the cheat's notebook
-    ]
+    forbidden = {  # text: the one student whose own notebook holds it
+        "BEGIN HIDDEN TESTS": None,
+        "require_accuracy(report": None,
+        "allow_only(report": None,
+        "SGD(learning_rate=0.1)": "solution",
+        "x_train[:5000]": "weak",
+        "make every check this kernel can run": "cheat",
+    }
     for student in course["students"]:
         feedback = _feedback(course, student)
-        for text in forbidden:
-            if student in ("solution", "weak") and text in (
-                "SGD(learning_rate=0.1)",
-                "x_train[:5000]",
-            ):
-                continue  # their own code
-            assert text not in feedback, (student, text)
+        for text, owner in forbidden.items():
+            assert student == owner or text not in feedback, (student, text)
     reader = _feedback(course, "attack-read")
     assert "looked at /root/*" in reader  # it ran to its end, and found nothing to print
 

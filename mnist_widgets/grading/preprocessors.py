@@ -113,7 +113,17 @@ class SealedExecute(Execute):
             copy_out=tuple(self.copy_out),
             max_copy_bytes=self.max_copy_bytes,
             readonly=tuple(self.readonly_paths),
+            skip_marker=self._replayed_marker(),
         )
+
+    def _replayed_marker(self) -> str:
+        """The replay's marker when the replay is in the autograde chain, else "" (run all)."""
+        chain = self.config.get("Autograde", {}).get("autograde_preprocessors", [])
+        names = {p if isinstance(p, str) else f"{p.__module__}.{p.__name__}" for p in chain}
+        if not any(name.endswith(".ReplayTestsInFreshProcess") for name in names):
+            return ""
+        replay = self.config.get("ReplayTestsInFreshProcess", {})
+        return replay.get("marker", ReplayTestsInFreshProcess.marker.default_value)
 
     def _once(self, text: str, level: str = "warning") -> None:
         if text not in self._said:
@@ -152,7 +162,7 @@ class SealedExecute(Execute):
             shutil.rmtree(folder, ignore_errors=True)  # so the next autograde redoes it
             raise SystemExit(1) from None
         for line in outcome.log.splitlines():
-            if line.startswith("[sandbox]") or line.startswith("not copied out"):
+            if line.startswith(("[sandbox] ERROR", "[sandbox] WARNING", "not copied out")):
                 self.log.warning("%s", line[:300])
         peak = f", peak memory {outcome.peak_memory / GiB:.2f} GiB" if outcome.peak_memory else ""
         self.log.info(

@@ -78,6 +78,8 @@ class SandboxSettings:
     ``interrupt_on_timeout`` are the executor's, as in nbgrader's ``Execute``;
     ``wall_timeout`` ends the whole sandbox. Files matching ``copy_out`` (top level of the
     student's folder, regular files only, at most ``max_copy_bytes`` each) come back.
+    Graded test cells containing ``skip_marker`` are not run in the kernel (the replay runs
+    them); an empty marker runs every cell.
     """
 
     memory_bytes: int | None = 6 * GiB

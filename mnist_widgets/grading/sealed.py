@@ -88,7 +88,8 @@ def is_replayed(cell: NotebookNode, marker: str) -> bool:
     """A graded test cell (not a solution) that the fresh-process replay measures."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return (
-        cell.cell_type == "code"
+        bool(marker)
+        and cell.cell_type == "code"
         and bool(meta.get("grade"))
         and not meta.get("solution")
         and marker in cell.source
@@ -312,13 +313,17 @@ def execute_sealed(
     return merged, outcome
 
 
-def measure_sealed(model_path: str | Path, settings: SandboxSettings | None = None) -> ModelReport:
+def measure_sealed(
+    model_path: str | Path, settings: SandboxSettings | None = None, probe: bool = True
+) -> ModelReport:
     """Measure a saved model in a sandbox that sees only it and the test data.
 
+    ``probe=False`` skips ``unavailable_reason`` (a caller that already checked it).
     Raises ``GradingError`` (missing, unsafe or unmeasurable model) or ``SandboxError``.
     """
     settings = settings or SandboxSettings()
-    _require_sandbox()
+    if probe:
+        _require_sandbox()
     path = Path(model_path).absolute()
     try:
         data = read_regular_file(path, settings.max_copy_bytes)
