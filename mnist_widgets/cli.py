@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("data", "presets", "train", "trainer", "predict")
+COMMANDS = ("data", "presets", "train", "trainer", "predict", "grade")
 
 
 class _Parser(argparse.ArgumentParser):
