@@ -7,9 +7,11 @@ released notebook with the reference solution filled in (as a student would subm
 model), replaying the tests in a fresh process, saving the grades.
 
     python bench/autograde.py [--only 01-softmax,...] [--quick]
+    python bench/autograde.py --class 8 [--only 01-softmax] [--rounds 3]
 
 ``--quick`` grades a blank submission (the release, unfilled) of the first assignment only:
-it checks the machinery, not the timing.
+it checks the machinery, not the timing. ``--class N`` grades a class of N copies of one
+reference solution three ways (see ``autograde_class.py``).
 """
 
 from __future__ import annotations
@@ -78,7 +80,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="", help="comma-separated assignment names")
     parser.add_argument("--quick", action="store_true", help="a blank submission of the first")
+    parser.add_argument(
+        "--class",
+        dest="students",
+        type=int,
+        default=0,
+        metavar="N",
+        help="grade N copies of the first (or --only) assignment's reference three ways",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (--class)")
     args = parser.parse_args(argv)
+    if args.students:
+        from autograde_class import run_class
+
+        first = (args.only.split(",") if args.only else ["01-softmax"])[0]
+        return run_class(args.students, first, args.rounds, jobs=2, workers=2)
 
     source = REPO / "assignments" / "source"
     assignments = sorted(p.name for p in source.iterdir() if p.is_dir()) if source.is_dir() else []

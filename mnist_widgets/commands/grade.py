@@ -48,7 +48,9 @@ def register(sub) -> None:
     parser.add_argument(
         "--force", action="store_true", help="grade again students already autograded"
     )
-    parser.add_argument("--verbose", action="store_true", help="show nbgrader's log")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show nbgrader's log and each job's log"
+    )
     parser.set_defaults(func=run)
 
 
@@ -125,7 +127,13 @@ def run(args) -> int:
     from nbgrader.converters.base import NbGraderException
 
     from ..grading.batch import grade_submissions
-    from ..grading.pools import DaskPool, LocalPool, default_jobs, thread_settings
+    from ..grading.pools import (
+        PER_JOB_MEMORY,
+        DaskPool,
+        LocalPool,
+        default_jobs,
+        thread_settings,
+    )
 
     if args.jobs is not None and args.jobs < 1:
         raise GradingError("--jobs must be 1 or more")
@@ -145,7 +153,8 @@ def run(args) -> int:
             pool = DaskPool(args.scheduler)
             env: dict[str, str] = {}
         else:
-            jobs = args.jobs or default_jobs(len(submissions))
+            per_job = coordinator.memory_per_job() or PER_JOB_MEMORY
+            jobs = args.jobs or default_jobs(len(submissions), per_job)
             pool = LocalPool(jobs)
             env = thread_settings(jobs)
         print(
@@ -169,6 +178,10 @@ def run(args) -> int:
         finally:
             pool.close()
         progress.close()
+        if args.verbose:
+            for row in rows:
+                for line in row.log.splitlines():
+                    print(f"[{row.student}@{row.host}] {line}", file=sys.stderr)
         print(format_table(rows))
         return 0
     finally:

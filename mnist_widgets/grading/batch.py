@@ -36,6 +36,7 @@ class StudentRow:
     seconds: float | None = None
     reasons: list[str] = field(default_factory=list)
     host: str = ""
+    log: str = ""  # the job's own log (its preprocessors', the sandbox's)
 
 
 def lost_points(notebooks: list[NotebookNode], job_error: str | None) -> list[str]:
@@ -77,6 +78,7 @@ def _record(coordinator: Coordinator, sub: Submission, row: StudentRow, result: 
     row.score, row.max_score = scored if scored else (None, None)
     row.seconds = result.seconds
     row.host = result.host
+    row.log = result.log
     row.status = "failed" if result.error else "graded"
     lost = row.score is not None and row.max_score is not None and row.score < row.max_score
     if lost or result.error:
@@ -111,6 +113,11 @@ def grade_submissions(
             for future in done:
                 sub, started = running.pop(future)
                 result: JobResult = future.result()
+                if result.retry:  # not the student's doing: no grade, a rerun grades it
+                    coordinator.abandon(sub)
+                    rows[sub.student].status = "failed"
+                    rows[sub.student].reasons = [result.error or "the grader stopped"]
+                    continue
                 coordinator.finish(sub, result)
                 _record(coordinator, sub, rows[sub.student], result)
                 if not result.seconds:

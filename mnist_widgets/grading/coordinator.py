@@ -156,6 +156,15 @@ class Coordinator(Autograde):
     def coordinator_steps(self) -> list[str]:
         return [_dotted(s) for s in self._tail]
 
+    def memory_per_job(self) -> int | None:
+        """The memory cap a job's execute step sets (``memory_limit``), if it has one."""
+        for step in self._job_steps:
+            trait = _class_of(step).class_traits().get("memory_limit")
+            if trait is not None:
+                section = self.config.get(_class_of(step).__name__, {})
+                return section.get("memory_limit", trait.default())
+        return None
+
     def prepare(self, sub: Submission, env: dict[str, str] | None = None) -> GradingJob | None:
         """Gradebook rows and sanitized notebooks for ``sub``; None when nbgrader would skip it."""
         self.notebooks = list(sub.notebooks)

@@ -60,6 +60,7 @@ class JobResult:
     notebooks: dict[str, str] = field(default_factory=dict)  # file name -> notebook JSON
     seconds: float = 0.0
     error: str | None = None  # why the job produced no notebooks (crash, lost worker...)
+    retry: bool = False  # the grader's fault (no sandbox here): leave the student ungraded
     log: str = ""
     host: str = ""
 
@@ -123,12 +124,17 @@ def run(job: GradingJob, scratch: Path | None = None) -> JobResult:
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: a new session, and SIGKILL when the parent goes away."""
+    """In the child, before exec: SIGTERM when the parent goes away (see ``_end_group``)."""
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _end_group(number: int, frame: Any) -> None:
+    """SIGTERM in a job process: kill its whole process group (itself, the replay...)."""
+    os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -141,8 +147,9 @@ def run_isolated(job: GradingJob, cancel: threading.Event | None = None) -> JobR
     """Run ``job`` in a fresh process of its own; any failure becomes ``JobResult.error``.
 
     The process leads a new session (Ctrl-C in the terminal reaches the coordinator only)
-    and is killed with its process group when ``cancel`` is set, or by the kernel when
-    this process dies (``PR_SET_PDEATHSIG``); its Jupyter kernel exits when it does.
+    and is killed with its process group when ``cancel`` is set, or kills its group itself
+    when this process dies (``PR_SET_PDEATHSIG``, then SIGTERM); its Jupyter kernel
+    exits when its parent does (ipykernel's parent poller).
     """
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"mnist-widgets-job-{job.student}-") as tmp:
@@ -197,9 +204,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: python -m {JOB_MODULE} JOB.pickle RESULT.json", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(levelname)s | %(message)s")
+    errors: list[str] = []
+    collect = logging.Handler(logging.ERROR)
+    collect.emit = lambda record: errors.append(record.getMessage())
+    logging.getLogger().addHandler(collect)
+    if os.getpgrp() == os.getpid():  # leads its own group: started by run_isolated
+        signal.signal(signal.SIGTERM, _end_group)
     job = pickle.loads(Path(args[0]).read_bytes())
     try:
         result = run(job)
+    except SystemExit:  # a preprocessor stopped grading itself (no sandbox can start here)
+        result = JobResult(
+            student=job.student,
+            error="the grader stopped: " + (errors or ["SystemExit"])[-1][:300],
+            retry=True,
+            host=os.uname().nodename,
+        )
     except Exception:
         result = JobResult(
             student=job.student,

@@ -52,8 +52,9 @@ def default_jobs(students: int, per_job_memory: int = PER_JOB_MEMORY) -> int:
 
     Grading one notebook is mostly one busy thread (starting the kernel, importing
     TensorFlow, the fresh-process replay) with bursts of multi-threaded training, so one
-    job per core keeps the cores busy; each job needs ``per_job_memory`` of what is free;
-    and never more jobs than submissions.
+    job per core keeps the cores busy; each job may need ``per_job_memory`` (the
+    sandbox's memory cap, when the course sets one) of what is free now; and never more
+    jobs than submissions.
     """
     memory = available_memory()
     by_memory = usable_cores() if memory is None else max(1, memory // per_job_memory)
