@@ -22,10 +22,12 @@ install-lab: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 
-# Debian's Chromium for the browser tests, and Fashion-MNIST (root only; skipped otherwise)
+# Debian's Chromium for the browser tests, Fashion-MNIST, and bubblewrap (the grading
+# sandbox) (root only; skipped otherwise)
 system-packages:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/bwrap ] || missing="$$missing bubblewrap"; \
 	[ -d /usr/share/datasets/fashion-mnist ] || missing="$$missing dataset-fashion-mnist"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \

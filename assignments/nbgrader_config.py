@@ -2,7 +2,9 @@
 
 What is graded is a model the notebook trains and saves; the grade comes from re-running
 the test cells in a fresh Python process (``ReplayTestsInFreshProcess``), never from what
-the student's kernel printed. See README.md for the reasons behind each setting.
+the student's kernel printed. Each notebook runs sealed in a sandbox (``SealedExecute``, in
+place of nbgrader's ``Execute``), and so does the measurement of each saved model. See
+README.md for the reasons behind each setting.
 """
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
@@ -33,8 +35,16 @@ c.LimitOutput.max_lines = 300
 c.LimitOutput.max_traceback = 40
 c.TruncateOutputs.max_chars = 20_000
 
+# The sandbox (bubblewrap): caps per notebook; the notebook, its kernel and the grader's
+# measurement of its model run with no network, no course files, as an unprivileged user.
+c.SealedExecute.memory_limit = 6 * 1024**3  # bytes
+c.SealedExecute.process_limit = 1024  # processes and threads at once
+c.SealedExecute.wall_timeout = 3600  # seconds for the whole notebook
+# Off by default: where no sandbox can start, grade with all of the grader's rights. UNSAFE.
+c.SealedExecute.unsafe_grade_without_sandbox = False
+
 c.Autograde.autograde_preprocessors = [
-    "nbgrader.preprocessors.Execute",
+    "mnist_widgets.grading.preprocessors.SealedExecute",
     "mnist_widgets.grading.preprocessors.ReplayTestsInFreshProcess",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
@@ -46,6 +56,14 @@ c.Autograde.autograde_preprocessors = [
 ]
 # The replay measures every saved model once per notebook; 15 minutes is a generous cap.
 c.ReplayTestsInFreshProcess.timeout = 900
+
+# Feedback shows the visible part of each test and the grader's output, never the hidden
+# part nbgrader restored into the autograded notebook (nbgrader#917).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

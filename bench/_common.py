@@ -8,7 +8,7 @@ import platform
 import statistics
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -41,7 +41,7 @@ def machine() -> str:
 
     gpus = tf.config.list_physical_devices("GPU")
     return (
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC | nproc {os.cpu_count()} | "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC | nproc {os.cpu_count()} | "
         f"{cpu_model()} | TensorFlow {tf.__version__}, Keras {keras.__version__} | "
         f"GPU: {', '.join(g.name for g in gpus) if gpus else 'none'} | "
         f"load average {load_average()}"

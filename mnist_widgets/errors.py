@@ -33,3 +33,7 @@ class TrainingError(MnistWidgetsError):
 
 class GradingError(MnistWidgetsError):
     """A submitted model is missing, unsafe to load, of the wrong kind or below a target."""
+
+
+class SandboxError(MnistWidgetsError):
+    """The grading sandbox cannot start here (no bubblewrap, no user namespaces...)."""

@@ -1,5 +1,8 @@
 """nbgrader preprocessors for the course; ``assignments/nbgrader_config.py`` chains them.
 
+- ``SealedExecute`` replaces nbgrader's ``Execute``: the notebook runs in a sandbox
+  (``sealed.execute_sealed``) with memory and process caps; a notebook over a limit is
+  graded as far as it got, and where no sandbox can start, autograde stops.
 - ``ReplayTestsInFreshProcess`` runs after ``Execute``: the test cells that use
   ``mnist_widgets.grading`` are run again, from their gradebook source, in a fresh
   interpreter (``replay``), and their outputs replaced by that run's, so the grade comes
@@ -11,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from nbformat.notebooknode import NotebookNode
-from nbgrader import utils
-from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Integer, Unicode
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Bool, Integer, List, Unicode
 
+from ..errors import SandboxError
 from .checks import clean_environment
+from .sandbox import NOBODY, UNSAFE_SETTING, GiB, MiB, SandboxSettings, unavailable_reason
+from .sealed import execute_sealed, is_replayed, settings_to_json
 
 REPLAY_MODULE = "mnist_widgets.grading.replay"
 NOTICE = "[re-run by the grader in a fresh Python process]\n"
@@ -53,6 +59,100 @@ def outputs_of(outcome: dict[str, Any]) -> list[NotebookNode]:
     return outputs
 
 
+class SealedExecute(Execute):
+    """nbgrader's ``Execute``, with the notebook's kernel and executor in a sandbox.
+
+    ``Execute``'s settings (``timeout``, ``interrupt_on_timeout``, ``startup_timeout``)
+    apply inside. Only cell outputs come back; sources and metadata stay nbgrader's.
+    """
+
+    memory_limit = Integer(
+        6 * GiB,
+        allow_none=True,
+        help="Bytes of memory one notebook's sandbox may use (None: no cap).",
+    ).tag(config=True)
+    process_limit = Integer(
+        1024,
+        allow_none=True,
+        help="Processes and threads one notebook's sandbox may run at once (None: no cap).",
+    ).tag(config=True)
+    wall_timeout = Integer(
+        3600, help="Seconds one notebook's sandbox may run in all, whatever its cells do."
+    ).tag(config=True)
+    sandbox_uid = Integer(
+        NOBODY, help="The uid (and gid) the sandbox runs as when nbgrader runs as root."
+    ).tag(config=True)
+    copy_out = List(
+        ["*.keras"], help="Files of the notebook's folder copied back after it ran (patterns)."
+    ).tag(config=True)
+    max_copy_bytes = Integer(
+        256 * MiB, help="Largest file copied back from the sandbox, in bytes."
+    ).tag(config=True)
+    readonly_paths = List(
+        [], help="Extra host paths the sandbox sees read-only at the same place."
+    ).tag(config=True)
+    unsafe_grade_without_sandbox = Bool(
+        False,
+        help="UNSAFE: where no sandbox can start, run students' code with all of the "
+        "grader's rights (the kernel can rewrite the grader, the gradebook, the course).",
+    ).tag(config=True)
+
+    _said: set[str] = set()  # one-line notices already given in this process
+
+    def settings(self) -> SandboxSettings:
+        return SandboxSettings(
+            memory_bytes=self.memory_limit,
+            max_processes=self.process_limit,
+            cell_timeout=self.timeout or 0,
+            startup_timeout=self.startup_timeout,
+            interrupt_on_timeout=self.interrupt_on_timeout,
+            wall_timeout=float(self.wall_timeout),
+            uid=self.sandbox_uid,
+            gid=self.sandbox_uid,
+            copy_out=tuple(self.copy_out),
+            max_copy_bytes=self.max_copy_bytes,
+            readonly=tuple(self.readonly_paths),
+        )
+
+    def _once(self, text: str, level: str = "warning") -> None:
+        if text not in self._said:
+            self._said.add(text)
+            getattr(self.log, level)(text)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        folder = Path(resources.get("metadata", {}).get("path") or ".")
+        reason = unavailable_reason()
+        if reason and self.unsafe_grade_without_sandbox:
+            self._once(f"grading WITHOUT a sandbox (unsafe_grade_without_sandbox): {reason}")
+            return super().preprocess(nb, resources)
+        try:
+            if reason:
+                raise SandboxError(reason)
+            executed, outcome = execute_sealed(nb, folder, self.settings())
+        except SandboxError as exc:
+            self.log.error(
+                "the grading sandbox cannot start: %s; to grade without it (UNSAFE) set %s",
+                exc,
+                UNSAFE_SETTING,
+            )
+            shutil.rmtree(folder, ignore_errors=True)  # so the next autograde redoes it
+            raise SystemExit(1) from None
+        if outcome.caps_note:
+            self._once(outcome.caps_note)
+        for line in outcome.log.splitlines():
+            if line.startswith("[sandbox]") or line.startswith("not copied out"):
+                self.log.warning("%s", line[:300])
+        self.log.info(
+            "sealed run: %d of %d cells in %.1f s%s",
+            outcome.cells_run,
+            outcome.cells_total,
+            outcome.seconds,
+            f"; {outcome.message}" if outcome.message else "",
+        )
+        nb.cells = executed.cells
+        return nb, resources
+
+
 class ReplayTestsInFreshProcess(NbGraderPreprocessor):
     """Replace the outputs of graded test cells by a fresh interpreter's run of their source."""
 
@@ -70,14 +170,7 @@ class ReplayTestsInFreshProcess(NbGraderPreprocessor):
     )
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        cells = [
-            cell
-            for cell in nb.cells
-            if cell.cell_type == "code"
-            and utils.is_grade(cell)
-            and not utils.is_solution(cell)
-            and self.marker in cell.source
-        ]
+        cells = [cell for cell in nb.cells if is_replayed(cell, self.marker)]
         if not cells:
             return nb, resources
         folder = resources.get("metadata", {}).get("path") or "."
@@ -86,12 +179,23 @@ class ReplayTestsInFreshProcess(NbGraderPreprocessor):
             cell.outputs = outputs_of(outcome)
         return nb, resources
 
+    def _sealed_settings(self) -> SandboxSettings | None:
+        """The sandbox for measurements (``SealedExecute``'s), or None when grading unsafely."""
+        sealed = SealedExecute(parent=self.parent, config=self.config)
+        if unavailable_reason() and sealed.unsafe_grade_without_sandbox:
+            return None
+        return sealed.settings()
+
     def _replay(self, sources: list[str], folder: Path) -> list[dict[str, Any]]:
         with tempfile.TemporaryDirectory(prefix="mnist-widgets-replay-") as scratch:
             cells_file = Path(scratch) / "cells.json"
             out_file = Path(scratch) / "outcomes.json"
             cells_file.write_text(json.dumps(sources))
             command = [self.python, "-I", "-m", REPLAY_MODULE, str(cells_file), str(out_file)]
+            settings = self._sealed_settings()
+            if settings is not None:
+                (Path(scratch) / "sandbox.json").write_text(settings_to_json(settings))
+                command.append(str(Path(scratch) / "sandbox.json"))
             try:
                 done = subprocess.run(
                     command,

@@ -4,10 +4,11 @@ The autograder runs a student's notebook in one kernel; whatever the student's c
 that kernel (patched ``subprocess``, ``keras``, our own checks, IPython's error display)
 can bend what a test cell prints there. ``ReplayTestsInFreshProcess`` (see
 ``preprocessors``) hands the instructor's test cell sources, restored from the gradebook,
-to this module, started as ``python -I -m mnist_widgets.grading.replay CELLS OUT`` in the
-notebook's folder. Each cell runs in a namespace of its own, like a small kernel:
-its printed text, its error, and the value of a last bare expression are written to OUT
-as JSON, one entry per cell.
+to this module, started as ``python -I -m mnist_widgets.grading.replay CELLS OUT [SANDBOX]``
+in the notebook's folder; with SANDBOX (a ``SandboxSettings`` as JSON) every saved model is
+measured in a sandbox (``sealed.measure_sealed``). Each cell runs in a namespace of its own,
+like a small kernel: its printed text, its error, and the value of a last bare expression
+are written to OUT as JSON, one entry per cell.
 """
 
 from __future__ import annotations
@@ -53,9 +54,18 @@ def replay(sources: list[str]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m mnist_widgets.grading.replay CELLS.json OUT.json", file=sys.stderr)
+    if len(args) not in (2, 3):
+        print(
+            "usage: python -m mnist_widgets.grading.replay CELLS.json OUT.json [SANDBOX.json]",
+            file=sys.stderr,
+        )
         return 2
+    if len(args) == 3:
+        from .checks import measure_with
+        from .sealed import measure_sealed, settings_from_json
+
+        settings = settings_from_json(Path(args[2]).read_text())
+        measure_with(lambda path, timeout: measure_sealed(path, settings))
     sources = json.loads(Path(args[0]).read_text())
     Path(args[1]).write_text(json.dumps(replay(sources)))
     return 0

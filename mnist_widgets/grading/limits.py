@@ -1,0 +1,166 @@
+"""Memory and process-count caps for one sandbox: a child cgroup of the grader's own.
+
+cgroup v1 (``/sys/fs/cgroup/memory``, ``/sys/fs/cgroup/pids``) and v2 (one unified tree)
+are both handled. The grader needs write access to its own cgroup (root has it; a
+non-root account needs a delegated cgroup, e.g. systemd's ``Delegate=yes``); where it has
+none, ``Caps.create`` says so in one line and the sandbox runs without caps.
+
+When the sandbox ends, ``limit_hit`` reads the kernel's counters (an out-of-memory kill,
+a refused fork) and ``close`` kills whatever is left in the cgroup and removes it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _own_cgroups() -> dict[str, str]:
+    """{controller: path} of this process, from ``/proc/self/cgroup`` ("" for v2)."""
+    found = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for name in controllers.split(",") if controllers else [""]:
+            found[name] = path
+    return found
+
+
+def _counter(path: Path, key: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class Caps:
+    """One child cgroup per controller (v1) or one child of the unified tree (v2)."""
+
+    def __init__(self, dirs: dict[str, Path], unified: bool) -> None:
+        self.dirs = dirs
+        self.unified = unified
+
+    @classmethod
+    def create(
+        cls, memory_bytes: int | None, max_processes: int | None
+    ) -> tuple[Caps | None, str | None]:
+        """The caps, or None and one line saying why none could be set."""
+        if memory_bytes is None and max_processes is None:
+            return None, None
+        name = f"mnist-widgets-sandbox-{uuid.uuid4().hex[:12]}"
+        try:
+            own = _own_cgroups()
+            if (CGROUP_ROOT / "cgroup.controllers").exists():
+                return cls._create_v2(own.get("", "/"), name, memory_bytes, max_processes)
+            return cls._create_v1(own, name, memory_bytes, max_processes)
+        except OSError as exc:
+            why = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+            return None, f"no memory or process cap: cannot create a cgroup here: {why}"
+
+    @classmethod
+    def _create_v1(cls, own, name, memory_bytes, max_processes):
+        dirs: dict[str, Path] = {}
+        caps = cls(dirs, unified=False)
+        try:
+            if memory_bytes is not None:
+                folder = CGROUP_ROOT / "memory" / own["memory"].lstrip("/") / name
+                folder.mkdir()
+                dirs["memory"] = folder
+                (folder / "memory.limit_in_bytes").write_text(str(memory_bytes))
+                swap = folder / "memory.memsw.limit_in_bytes"
+                if swap.exists():
+                    swap.write_text(str(memory_bytes))
+            if max_processes is not None:
+                folder = CGROUP_ROOT / "pids" / own["pids"].lstrip("/") / name
+                folder.mkdir()
+                dirs["pids"] = folder
+                (folder / "pids.max").write_text(str(max_processes))
+        except (OSError, KeyError) as exc:
+            caps.close()
+            if isinstance(exc, KeyError):
+                raise OSError(f"no {exc.args[0]} controller mounted") from None
+            raise
+        return caps, None
+
+    @classmethod
+    def _create_v2(cls, own, name, memory_bytes, max_processes):
+        folder = CGROUP_ROOT / own.lstrip("/") / name
+        folder.mkdir()
+        caps = cls({"unified": folder}, unified=True)
+        try:
+            if memory_bytes is not None:
+                (folder / "memory.max").write_text(str(memory_bytes))
+                swap = folder / "memory.swap.max"
+                if swap.exists():
+                    swap.write_text("0")
+            if max_processes is not None:
+                (folder / "pids.max").write_text(str(max_processes))
+        except OSError:
+            caps.close()
+            raise
+        return caps, None
+
+    def join(self, pid: int) -> None:
+        """Move process ``pid`` (and what it starts later) into the caps."""
+        for folder in self.dirs.values():
+            (folder / "cgroup.procs").write_text(str(pid))
+
+    def limit_hit(self) -> str | None:
+        """ "memory" after an out-of-memory kill, "processes" after a refused fork, else None."""
+        if self.unified:
+            folder = self.dirs["unified"]
+            if _counter(folder / "memory.events", "oom_kill"):
+                return "memory"
+            if _counter(folder / "pids.events", "max"):
+                return "processes"
+            return None
+        if "memory" in self.dirs and _counter(
+            self.dirs["memory"] / "memory.oom_control", "oom_kill"
+        ):
+            return "memory"
+        if "pids" in self.dirs and _counter(self.dirs["pids"] / "pids.events", "max"):
+            return "processes"
+        return None
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for folder in self.dirs.values():
+            try:
+                text = (folder / "cgroup.procs").read_text()
+            except OSError:
+                continue
+            found |= {int(x) for x in text.split()}
+        return found
+
+    def kill_all(self, patience: float = 5.0) -> None:
+        """SIGKILL every process in the caps until none is left (forks race the loop)."""
+        deadline = time.monotonic() + patience
+        while (left := self.pids()) and time.monotonic() < deadline:
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        """Kill what is left and remove the cgroups."""
+        self.kill_all()
+        for folder in self.dirs.values():
+            for _ in range(50):
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        self.dirs = {}
