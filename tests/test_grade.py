@@ -98,6 +98,13 @@ def test_lost_points_name_timeout_crash_memory_and_target():
     ]
     assert lost_points([nb], None) == ["timeout", "crash", "below target", "memory cap"]
     assert lost_points([nbformat.v4.new_notebook()], "killed by the memory cap") == ["memory cap"]
+    stopped = nbformat.v4.new_notebook()
+    stopped.cells = [
+        _cell("t", [_error("NotRun", "Your notebook used more than 6 GiB of memory")], True),
+        _cell("u", [_error("NotRun", "Your notebook ran longer than the grader's 60 s")], True),
+        _cell("v", [_error("NotRun", "Your notebook's kernel died")], True),
+    ]
+    assert lost_points([stopped], None) == ["memory cap", "timeout", "crash"]
     quiet = nbformat.v4.new_notebook()
     quiet.cells = [_cell("t", [_error("AssertionError", "wrong")], True)]
     assert lost_points([quiet], None) == ["test failed"]

@@ -22,7 +22,8 @@ from .job import JobResult
 
 TIMEOUT_NAMES = ("CellTimeoutError", "TimeoutError")
 MEMORY_NAMES = ("MemoryError", "ResourceExhaustedError")
-MEMORY_WORDS = ("memory cap", "out of memory", "memory limit")
+MEMORY_WORDS = ("memory cap", "out of memory", "memory limit", "of memory")
+TIMEOUT_WORDS = ("ran longer than", "took over", "timed out")
 
 
 @dataclass
@@ -60,11 +61,11 @@ def lost_points(notebooks: list[NotebookNode], job_error: str | None) -> list[st
                 if output.get("output_type") != "error":
                     continue
                 name, value = output.get("ename", ""), str(output.get("evalue", ""))
-                if name in TIMEOUT_NAMES:
+                if name in TIMEOUT_NAMES or any(w in value for w in TIMEOUT_WORDS):
                     add("timeout")
                 elif name in MEMORY_NAMES or any(w in value.lower() for w in MEMORY_WORDS):
                     add("memory cap")
-                elif not test:
+                elif not test or name == "NotRun":  # NotRun: the sandbox stopped the kernel
                     add("crash")
                 elif "below" in value:
                     add("below target")
