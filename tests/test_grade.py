@@ -169,6 +169,53 @@ def test_workers_with_another_tensorflow_are_refused():
     assert pool.client.closed
 
 
+class _FakeTask:
+    def __init__(self, status: str, value) -> None:
+        self.status, self.value = status, value
+
+    def result(self):
+        return self.value
+
+    def exception(self):
+        return self.value
+
+    def add_done_callback(self, callback) -> None:
+        callback(self)
+
+
+class _SubmittingClient:
+    def __init__(self, task: _FakeTask) -> None:
+        self.task, self.calls = task, []
+
+    def submit(self, function, *args, **kwargs):
+        self.calls.append(kwargs)
+        return self.task
+
+
+def _job(student: str):
+    from mnist_widgets.grading.job import GradingJob
+
+    return GradingJob(student, ASSIGNMENT, [], {}, None, [])
+
+
+def test_dask_tasks_name_the_student_are_never_cached_and_killed_worker_is_a_failure():
+    from distributed import KilledWorker
+
+    from mnist_widgets.grading.job import JobResult
+    from mnist_widgets.grading.pools import DaskPool
+
+    pool = DaskPool.__new__(DaskPool)
+    pool._futures = []
+    pool.client = _SubmittingClient(_FakeTask("finished", JobResult("ada", seconds=3.0)))
+    assert pool.submit(_job("ada")).result().seconds == 3.0
+    (call,) = pool.client.calls
+    assert call["pure"] is False and call["key"].startswith(f"grade-{ASSIGNMENT}-ada-")
+    killed = KilledWorker(call["key"], "tcp://127.0.0.1:1", 3)
+    pool.client = _SubmittingClient(_FakeTask("error", killed))
+    result = pool.submit(_job("bob")).result()
+    assert result.student == "bob" and "KilledWorker" in result.error and not result.retry
+
+
 def test_table_has_score_seconds_and_reasons():
     from mnist_widgets.commands.grade import format_table
 
@@ -437,3 +484,44 @@ def test_dask_grades_every_student_once_when_a_worker_dies(template, dask_cluste
     totals = {s: sum(v[0] for (who, _), v in _grades(root).items() if who == s) for s in STUDENTS}
     assert totals == EXPECTED
     assert "2 Dask worker(s)" in stderr
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_ctrl_c_keeps_finished_students_and_a_rerun_grades_the_rest(template):
+    root = _copy(template, "interrupted")
+    for student in ("near", "weak"):  # two quick notebooks: both crash in their build cell
+        shutil.rmtree(root / "submitted" / student)
+    shutil.copytree(root / "submitted" / "crash", root / "submitted" / "crash2")
+    grade = subprocess.Popen(
+        [str(VENV_BIN / "mnist-widgets"), "grade", ASSIGNMENT, "--jobs", "1"],
+        cwd=root,
+        env=course_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        second = root / "autograded" / "crash2"
+        deadline = time.monotonic() + 300
+        while not second.exists() and time.monotonic() < deadline and grade.poll() is None:
+            time.sleep(0.2)  # crash2 is prepared once crash is finished
+        assert second.exists(), "the second student never started"
+        time.sleep(3)
+        running = _descendants(grade.pid)
+        grade.send_signal(signal.SIGINT)
+        stdout, _ = grade.communicate(timeout=120)
+    finally:
+        if grade.poll() is None:
+            grade.kill()
+            grade.wait()
+    assert grade.returncode == 130
+    assert "interrupted" in stdout
+    assert not second.exists()  # nothing half-graded left behind
+    assert (root / "autograded" / "crash" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file()
+    assert not [pid for pid in running if _alive(pid)]
+    graded = {who for (who, _) in _grades(root)}
+    assert "crash" in graded
+    again = _grade(root)
+    assert "already graded" in again.stdout
+    assert "0 / 10" in next(li for li in again.stdout.splitlines() if li.startswith("crash2"))
