@@ -7,11 +7,21 @@ released notebook with the reference solution filled in (as a student would subm
 model), replaying the tests in a fresh process, saving the grades.
 
     python bench/autograde.py [--only 01-softmax,...] [--quick]
+    python bench/autograde.py --compare 5 [--only 01-softmax] [--out FILE.md]
     python bench/autograde.py --class 8 [--only 01-softmax] [--rounds 3]
 
 ``--quick`` grades a blank submission (the release, unfilled) of the first assignment only:
-it checks the machinery, not the timing. ``--class N`` grades a class of N copies of one
-reference solution three ways (see ``autograde_class.py``).
+it checks the machinery, not the timing.
+
+``--class N`` grades a class of N copies of one reference solution three ways: plain
+``nbgrader autograde``, ``mnist-widgets grade --jobs 2`` and ``--scheduler`` on two local
+Dask workers (see ``autograde_class.py``).
+
+``--compare N`` times the sandbox's cost: two courses, one as configured (every notebook
+and every measurement sealed) and one with nbgrader's plain ``Execute`` and unsealed
+measurement, each grading the same reference submission N times, interleaved (the order
+alternates every round), with ``--force``. It prints the medians, their difference and the
+load average at each run.
 """
 
 from __future__ import annotations
@@ -29,6 +39,16 @@ from _common import REPO, load_average, machine
 
 STUDENT = "bench"
 VENV_BIN = Path(sys.executable).parent
+SEALED, UNSEALED = "sandbox", "no sandbox"
+# Appended to the course's config for the unsealed twin: nbgrader's own Execute, and the
+# replay measuring in a plain fresh process. Only for timing: unsafe with real students.
+UNSEALED_CONFIG = """
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute" if p.endswith(".SealedExecute") else p
+    for p in c.Autograde.autograde_preprocessors
+]
+c.ReplayTestsInFreshProcess.sealed_measurement = False
+"""
 
 
 class NbgraderFailed(Exception):
@@ -76,10 +96,101 @@ def score(root: Path, assignment: str) -> tuple[float, float]:
         return submission.score, submission.max_score
 
 
+def make_course(root: Path, assignment: str, env: dict[str, str], extra_config: str = "") -> None:
+    """A course in ``root`` with ``assignment`` generated and the reference submitted."""
+    source = REPO / "assignments" / "source"
+    config = (REPO / "assignments" / "nbgrader_config.py").read_text() + extra_config
+    (root / "nbgrader_config.py").write_text(config)
+    shutil.copytree(source / assignment, root / "source" / assignment)
+    nbgrader("generate_assignment", assignment, "--force", cwd=root, env=env)
+    submitted = root / "submitted" / STUDENT / assignment
+    submitted.mkdir(parents=True)
+    for notebook in sorted((root / "release" / assignment).glob("*.ipynb")):
+        fill(
+            notebook,
+            submitted / notebook.name,
+            solution_sources(source / assignment / notebook.name),
+        )
+
+
+def compare(
+    assignment: str, runs: int, env: dict[str, str], out: Path | None, extra: str = ""
+) -> int:
+    """Time autograde with and without the sandbox, ``runs`` interleaved rounds."""
+    from _common import median
+
+    print(f"# autograde with and without the sandbox: {assignment}\n{machine()}", flush=True)
+    times: dict[str, list[float]] = {SEALED: [], UNSEALED: []}
+    scores: dict[str, set[tuple[float, float]]] = {SEALED: set(), UNSEALED: set()}
+    loads: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="mnist-widgets-compare-") as tmp:
+        roots = {SEALED: Path(tmp) / "sealed", UNSEALED: Path(tmp) / "unsealed"}
+        for mode, root in roots.items():
+            root.mkdir()
+            make_course(
+                root, assignment, env, extra + (UNSEALED_CONFIG if mode == UNSEALED else "")
+            )
+        for round_ in range(runs):
+            order = [SEALED, UNSEALED] if round_ % 2 == 0 else [UNSEALED, SEALED]
+            for mode in order:
+                start = time.perf_counter()
+                nbgrader(
+                    "autograde",
+                    assignment,
+                    "--student",
+                    STUDENT,
+                    "--force",
+                    cwd=roots[mode],
+                    env=env,
+                )
+                seconds = time.perf_counter() - start
+                times[mode].append(seconds)
+                scores[mode].add(score(roots[mode], assignment))
+                loads.append(load_average())
+                print(f"  round {round_ + 1} {mode}: {seconds:.1f} s, load {loads[-1]}", flush=True)
+    cost = median(times[SEALED]) - median(times[UNSEALED])
+    lines = [
+        f"# autograde of one submission of {assignment}, with and without the sandbox",
+        "",
+        machine(),
+        "",
+        "| mode | runs | median | min | max | score |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mode in (SEALED, UNSEALED):
+        got = ", ".join(f"{a:g}/{b:g}" for a, b in sorted(scores[mode]))
+        t = times[mode]
+        lines.append(
+            f"| {mode} | {len(t)} | {median(t):.1f} s | {min(t):.1f} s | {max(t):.1f} s | {got} |"
+        )
+    lines += [
+        "",
+        f"the sandbox adds {cost:+.1f} s to the median (target: at most 3 s)",
+        f"load average (1, 5, 15 min) after each run: {'; '.join(loads)}",
+    ]
+    report = "\n".join(lines)
+    print("\n" + report)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report + "\n")
+    same = scores[SEALED] == scores[UNSEALED] and len(scores[SEALED]) == 1
+    return 0 if same else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="", help="comma-separated assignment names")
     parser.add_argument("--quick", action="store_true", help="a blank submission of the first")
+    parser.add_argument(
+        "--compare", type=int, default=0, metavar="N", help="N rounds with and without sandbox"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write the comparison here too")
+    parser.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=0,
+        help="seconds per cell instead of the course's (a busy machine trains slower)",
+    )
     parser.add_argument(
         "--class",
         dest="students",
@@ -90,11 +201,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (--class)")
     args = parser.parse_args(argv)
-    if args.students:
-        from autograde_class import run_class
-
-        first = (args.only.split(",") if args.only else ["01-softmax"])[0]
-        return run_class(args.students, first, args.rounds, jobs=2, workers=2)
 
     source = REPO / "assignments" / "source"
     assignments = sorted(p.name for p in source.iterdir() if p.is_dir()) if source.is_dir() else []
@@ -109,12 +215,20 @@ def main(argv: list[str] | None = None) -> int:
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs alembic
     env["USER"] = env["LOGNAME"] = "instructor"
     env.pop("NBGRADER_EXECUTION", None)
+    extra = f"\nc.Execute.timeout = {args.cell_timeout}\n" if args.cell_timeout else ""
+    if args.compare:
+        return compare(assignments[0], args.compare, env, args.out, extra)
+    if args.students:
+        from autograde_class import run_class
+
+        return run_class(args.students, assignments[0], args.rounds, jobs=2, workers=2)
 
     print(f"# autograde\n{machine()}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="mnist-widgets-grade-") as tmp:
         root = Path(tmp)
-        shutil.copy(REPO / "assignments" / "nbgrader_config.py", root / "nbgrader_config.py")
+        config = (REPO / "assignments" / "nbgrader_config.py").read_text()
+        (root / "nbgrader_config.py").write_text(config + extra)
         for assignment in assignments:
             shutil.copytree(source / assignment, root / "source" / assignment)
             try:

@@ -1,9 +1,11 @@
 """The instructor's flow, end to end and headless, on assignment 01-softmax.
 
-A temporary course with its own exchange: generate and release the assignment; five
-students fetch it, fill it in and submit (the reference solution, a weak but honest model,
-a cheat that patches its kernel and edits the tests, a notebook that crashes, one that never
-ends); then collect, autograde, generate feedback and export, and read the gradebook.
+A temporary course with its own exchange: generate and release the assignment; students
+fetch it, fill it in and submit (the reference solution, a weak but honest model, a cheat
+that patches its kernel and edits the tests, a notebook that crashes and never ends, and
+attackers that each try one thing against the grader from a solution cell); then collect,
+autograde (every notebook sealed in the sandbox), generate feedback and export, and read
+the gradebook.
 
 It also checks the Jupyter side: the server configuration the package installs, and that
 nbgrader's server and lab extensions are enabled and OK in this JupyterLab.
@@ -12,12 +14,16 @@ nbgrader's server and lab extensions are enabled and OK in this JupyterLab.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import sysconfig
+import threading
 import zipfile
 from pathlib import Path
 
@@ -30,6 +36,9 @@ ASSIGNMENT = "01-softmax"
 NOTEBOOK = "softmax"
 COURSE = "mnist-widgets"
 CELL_TIMEOUT_S = 45  # per cell, for this test: the never-ending notebook waits this long
+MEMORY_CAP = 3 * 1024**3  # the memory attacker goes past this; TensorFlow needs about 1.5 GiB
+PROCESS_CAP = 400  # processes and threads per sandbox; the fork attacker goes past it
+LINGER_SECONDS = "7313"  # a `sleep` an attacker leaves running; none may survive
 NBGRADER_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
     "nbgrader.server_extensions.assignment_list",
@@ -74,14 +83,144 @@ while True:  # never ends; the grader interrupts it after CELL_TIMEOUT_S
 """
 
 
+# -- attackers: each replaces the solution cells with a tiny honest model plus one attack --
+
+TINY_TRAIN = """
+history = model.fit(x_train[:2000], y_train[:2000], batch_size=128, epochs=1, verbose=0)
+"""
+
+ATTACK_KIT = (
+    TINY_TRAIN
+    + """
+# Rewrite the installed kit so every model measures 100%.
+import mnist_widgets.grading.evaluate as grader
+try:
+    with open(grader.__file__) as handle:
+        code = handle.read()
+    with open(grader.__file__, "w") as handle:
+        handle.write(code.replace("correct = int(", "correct = len(y_test) or int("))
+    print("kit rewritten")
+except OSError as exc:
+    print("kit not writable:", exc)
+"""
+)
+
+ATTACK_SITE = (
+    TINY_TRAIN
+    + """
+# A sitecustomize.py and a .pth in site-packages that pass every accuracy check.
+import site
+patch = "import mnist_widgets.grading.checks as c; c.require_accuracy = lambda *a, **k: None"
+for folder in site.getsitepackages():
+    for name, text in (("sitecustomize.py", patch), ("zz-grader.pth", "import os; " + patch)):
+        try:
+            with open(os.path.join(folder, name), "w") as handle:
+                handle.write(text + "\\n")
+            print("planted", name)
+        except OSError as exc:
+            print("site-packages not writable:", exc)
+"""
+)
+
+ATTACK_GRADEBOOK = (
+    TINY_TRAIN
+    + """
+# Extra credit for itself in gradebook.db, wherever the course is.
+import sqlite3
+for path in ["{course}/gradebook.db", "../gradebook.db", "../../gradebook.db"]:
+    try:
+        with open(path, "rb"):
+            pass
+        db = sqlite3.connect(path)
+        db.execute("UPDATE grade SET extra_credit = 22")
+        db.commit()
+        print("gradebook written")
+    except Exception as exc:
+        print("no gradebook at", path, type(exc).__name__)
+"""
+)
+
+ATTACK_READ = """
+# Read the course's solutions, hidden tests, and the other students' work; print it all.
+import glob
+for pattern in ["{course}/source/*/*.ipynb", "{course}/release/*/*.ipynb",
+                "{course}/submitted/*/*/*.ipynb", "{course}/autograded/*/*/*.ipynb",
+                "{course}/gradebook.db", "../*/*.ipynb", "/root/*", "/home/*/*"]:
+    for path in glob.glob(pattern):
+        try:
+            print(open(path, errors="replace").read())
+        except OSError as exc:
+            print(path, exc)
+    print("looked at", pattern)
+"""
+
+ATTACK_NET = """
+# Call home through the grader's loopback.
+import socket
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=5).sendall(b"let me in")
+    print("connected")
+except OSError as exc:
+    print("no connection:", exc)
+"""
+
+ATTACK_FORK = """
+# Fork until refused; every child sleeps.
+n = 0
+try:
+    while n < 5000:
+        if os.fork() == 0:
+            try:
+                os.execvp("sleep", ["sleep", "{linger}"])
+            finally:
+                os._exit(0)
+        n += 1
+except OSError as exc:
+    print("refused after", n, "forks:", exc)
+"""
+
+ATTACK_MEMORY = (
+    TINY_TRAIN
+    + """
+# Save a model, then allocate past any cap.
+model.save("model.keras")
+blocks = []
+while True:
+    blocks.append(np.ones(2**25))  # 256 MiB each, written
+"""
+)
+
+ATTACK_LINGER = """
+# Leave processes running after the notebook ends.
+import subprocess
+subprocess.Popen(["sleep", "{linger}"], start_new_session=True)
+subprocess.Popen(["sh", "-c", "nohup sleep {linger} >/dev/null 2>&1 &"], start_new_session=True)
+print("left them running")
+"""
+
+ATTACK_LAMBDA_BUILD = """
+# A Lambda layer whose code leaves a mark wherever it runs.
+def payload(x):
+    try:
+        open("{marker}", "w").write("code of the model ran")
+    except OSError:
+        pass
+    return x
+
+model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Lambda(payload),
+                          keras.layers.Dense(10, activation="softmax")])
+model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+"""
+
+
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 900):
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done
 
 
-def _nbgrader(*args: str, cwd: Path, env: dict[str, str]):
-    return _run([str(VENV_BIN / "nbgrader"), *args], cwd, env)
+def _nbgrader(*args: str, cwd: Path, env: dict[str, str], timeout: float = 900):
+    return _run([str(VENV_BIN / "nbgrader"), *args], cwd, env, timeout)
 
 
 def _solution_sources() -> dict[str, str]:
@@ -108,17 +247,85 @@ def _fill(path: Path, sources: dict[str, str], delete: tuple[str, ...] = ()) -> 
     nbformat.write(nb, path)
 
 
+def _digest_tree(folder: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file under ``folder`` (caches left out)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def _world() -> dict:
+    """What no notebook may change: the kit's files and site-packages' top level."""
+    import mnist_widgets
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    return {
+        "kit": _digest_tree(Path(mnist_widgets.__file__).parent),
+        "site": sorted(p.name for p in site.iterdir()),
+    }
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that records whoever connects."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.connections: list[bytes] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                peer, _ = self.socket.accept()
+            except OSError:
+                return
+            with peer:
+                peer.settimeout(2)
+                try:
+                    self.connections.append(peer.recv(100) or b"(connected)")
+                except OSError:
+                    self.connections.append(b"(connected)")
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def _lingering() -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if f"sleep {LINGER_SECONDS}" in line:
+                found.append(f"{entry.name}: {line}")
+    return found
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
+    from mnist_widgets.grading.sandbox import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"no grading sandbox here: {reason}")
     tmp = tmp_path_factory.mktemp("course")
     root, exchange, cache = tmp / "course", tmp / "exchange", tmp / "cache"
     for folder in (root, exchange, cache):
         folder.mkdir()
     exchange_config = f"\nc.Exchange.root = {str(exchange)!r}\nc.Exchange.cache = {str(cache)!r}\n"
     config = (REPO / "assignments" / "nbgrader_config.py").read_text()
-    (root / "nbgrader_config.py").write_text(
-        config + exchange_config + f"c.Execute.timeout = {CELL_TIMEOUT_S}\n"
+    limits = (
+        f"c.Execute.timeout = {CELL_TIMEOUT_S}\n"
+        f"c.SealedExecute.memory_limit = {MEMORY_CAP}\n"
+        f"c.SealedExecute.process_limit = {PROCESS_CAP}\n"
     )
+    (root / "nbgrader_config.py").write_text(config + exchange_config + limits)
     shutil.copytree(REPO / "assignments" / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs `alembic`
@@ -128,7 +335,21 @@ def course(tmp_path_factory):
     _nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=root, env=env)
     _nbgrader("release_assignment", ASSIGNMENT, "--force", cwd=root, env=env)
 
+    listener = Listener()
+    marker = tmp / "lambda-ran"
+    fill = {"course": str(root), "port": listener.port, "linger": LINGER_SECONDS, "marker": marker}
     solutions = _solution_sources()
+    attacks = {
+        "attack-kit": {"train": ATTACK_KIT},
+        "attack-site": {"train": ATTACK_SITE},
+        "attack-gradebook": {"train": ATTACK_GRADEBOOK},
+        "attack-read": {"build": ATTACK_READ, "train": ""},
+        "attack-net": {"build": ATTACK_NET, "train": ""},
+        "attack-fork": {"build": ATTACK_FORK, "train": ""},
+        "attack-memory": {"train": ATTACK_MEMORY},
+        "attack-linger": {"build": ATTACK_LINGER, "train": ""},
+        "attack-lambda": {"build": ATTACK_LAMBDA_BUILD, "train": TINY_TRAIN},
+    }
     submissions = {
         "solution": (solutions, ()),
         "weak": ({**solutions, "train": WEAK_TRAIN}, ()),
@@ -139,6 +360,12 @@ def course(tmp_path_factory):
         # one cell crashes, a later one never ends
         "broken": ({**solutions, "build": CRASH_BUILD, "train": ENDLESS_TRAIN}, ()),
     }
+    for student, cells in attacks.items():
+        for key, value in fill.items():
+            cells = {
+                grade_id: code.replace(f"{{{key}}}", str(value)) for grade_id, code in cells.items()
+            }
+        submissions[student] = ({**solutions, **cells}, ())
     # One student fetches the release; the others work on copies of it (a fetch each
     # would only add nbgrader's start-up time). Each submits under its own id.
     first = tmp / "students" / "first"
@@ -148,20 +375,42 @@ def course(tmp_path_factory):
     _nbgrader("fetch_assignment", ASSIGNMENT, cwd=first, env=env)
     released = nbformat.read(first / ASSIGNMENT / f"{NOTEBOOK}.ipynb", 4)
     for student, (sources, deleted) in submissions.items():
+        if student in attacks:
+            continue
         home = tmp / "students" / student
         shutil.copytree(first, home)
         _fill(home / ASSIGNMENT / f"{NOTEBOOK}.ipynb", sources, deleted)
         _nbgrader("submit", ASSIGNMENT, "--student", student, cwd=home, env=env)
 
     _nbgrader("collect", ASSIGNMENT, cwd=root, env=env)
-    autograde = _nbgrader("autograde", ASSIGNMENT, cwd=root, env=env)
+    # The attackers' notebooks go straight where collect puts submissions (saves an
+    # nbgrader start per attacker; the exchange is exercised by the students above).
+    stamp = (root / "submitted" / "weak" / ASSIGNMENT / "timestamp.txt").read_text()
+    for student in attacks:
+        folder = root / "submitted" / student / ASSIGNMENT
+        shutil.copytree(first / ASSIGNMENT, folder)
+        (folder / "timestamp.txt").write_text(stamp)
+        _fill(folder / f"{NOTEBOOK}.ipynb", *submissions[student])
+    before = _world()
+    try:
+        # 13 notebooks: about 4 minutes on an idle 2-core machine, far more on a busy one
+        autograde = _nbgrader("autograde", ASSIGNMENT, cwd=root, env=env, timeout=3600)
+    finally:
+        listener.close()
+    after = _world()
+    lingering = _lingering()
     _nbgrader("generate_feedback", ASSIGNMENT, cwd=root, env=env)
     _nbgrader("export", cwd=root, env=env)
     return {
         "root": root,
         "students": list(submissions),
+        "attackers": list(attacks),
         "released": released,
         "log": autograde.stdout + autograde.stderr,
+        "world": (before, after),
+        "connections": listener.connections,
+        "lingering": lingering,
+        "marker": marker,
     }
 
 
@@ -230,6 +479,86 @@ def test_crashing_and_endless_notebook_is_graded_with_feedback(course):
     assert "CellTimeoutError" in feedback  # the endless cell, interrupted
     assert "run the cell that saves your model first" in feedback  # why no points
     assert "Timeout waiting for execute reply" in course["log"]
+
+
+@slow
+def test_attackers_change_nothing_outside_their_own_folder(course):
+    before, after = course["world"]
+    assert after["kit"] == before["kit"]  # no file of the installed kit changed
+    assert after["site"] == before["site"]  # no sitecustomize.py, no .pth
+    assert course["connections"] == []  # nobody reached the grader's loopback
+    assert course["lingering"] == []  # no process outlived its notebook
+    assert not course["marker"].exists()  # the malicious model's code never ran
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course['root'] / 'gradebook.db'}") as gradebook:
+        for student in course["students"]:
+            notebook = gradebook.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
+            assert all(not grade.extra_credit for grade in notebook.grades), student
+
+
+def _total(course, student: str) -> float:
+    return sum(score for score, _ in _grades(course, student).values())
+
+
+@slow
+def test_each_attacker_scores_no_more_than_the_honest_weak_student(course):
+    weak = _total(course, "weak")
+    for student in course["attackers"]:
+        assert set(_grades(course, student)) == {
+            "test_kind",
+            "test_accuracy_85",
+            "test_accuracy_90",
+        }
+        assert _total(course, student) <= weak, student
+
+
+@slow
+def test_the_honest_students_are_measured_by_an_untouched_grader(course):
+    from mnist_widgets.grading.sealed import measure_sealed
+
+    for student in ("weak", "solution"):
+        model = course["root"] / "autograded" / student / ASSIGNMENT / "model.keras"
+        report = measure_sealed(model)  # measured again, after every attacker ran
+        line = f"test accuracy measured by the grader: {report.accuracy:.4f}"
+        assert line in _feedback(course, student)
+    assert _total(course, "solution") == 10
+
+
+@slow
+def test_feedback_holds_no_hidden_test_no_solution_and_no_other_notebook(course):
+    forbidden = {  # text: the one student whose own notebook holds it
+        "BEGIN HIDDEN TESTS": None,
+        "require_accuracy(report": None,
+        "allow_only(report": None,
+        "SGD(learning_rate=0.1)": "solution",
+        "x_train[:5000]": "weak",
+        "make every check this kernel can run": "cheat",
+    }
+    for student in course["students"]:
+        feedback = _feedback(course, student)
+        for text, owner in forbidden.items():
+            assert student == owner or text not in feedback, (student, text)
+    reader = _feedback(course, "attack-read")
+    assert "looked at /root/*" in reader  # it ran to its end, and found nothing to print
+
+
+@slow
+def test_a_notebook_over_a_limit_is_graded_and_told_which_limit(course):
+    memory = _feedback(course, "attack-memory")
+    assert "Your notebook used more than 3 GiB of memory and was stopped." in memory
+    # the model it saved before the limit was measured: the right kind, a low accuracy
+    assert _grades(course, "attack-memory")["test_kind"] == (2, 2)
+    assert "test accuracy measured by the grader" in memory
+    fork = _feedback(course, "attack-fork")
+    assert f"tried to run more than {PROCESS_CAP} processes" in fork
+    assert "refused after" in fork
+
+
+@slow
+def test_a_model_that_carries_code_scores_zero_with_a_clear_message(course):
+    assert _total(course, "attack-lambda") == 0
+    assert "may run code when loaded" in _feedback(course, "attack-lambda")
 
 
 @slow

@@ -305,6 +305,29 @@ def test_execute_sealed_runs_the_kernel_inside_and_returns_outputs_and_models(tm
     assert [c.source for c in executed.cells] == [c.source for c in nb.cells]
 
 
+def test_cells_are_skipped_in_the_kernel_only_when_the_replay_runs_them():
+    from traitlets.config import Config
+
+    from mnist_widgets.grading.preprocessors import SealedExecute
+
+    with_replay = Config()
+    with_replay.Autograde.autograde_preprocessors = [
+        "mnist_widgets.grading.preprocessors.SealedExecute",
+        "mnist_widgets.grading.preprocessors.ReplayTestsInFreshProcess",
+    ]
+    with_replay.ReplayTestsInFreshProcess.marker = "my_checks"
+    without = Config()
+    without.Autograde.autograde_preprocessors = [
+        "mnist_widgets.grading.preprocessors.SealedExecute"
+    ]
+    cell = _trusted_notebook().cells[2]
+    cell.source = "import my_checks"
+    assert SealedExecute(config=with_replay).settings().skip_marker == "my_checks"
+    assert sealed.is_replayed(cell, SealedExecute(config=with_replay).settings().skip_marker)
+    assert SealedExecute(config=without).settings().skip_marker == ""
+    assert not sealed.is_replayed(cell, "")  # nothing replays it: the kernel runs it
+
+
 def test_unavailable_reason_names_bubblewrap_when_it_is_missing(monkeypatch):
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     sandbox.unavailable_reason.cache_clear()
@@ -346,3 +369,13 @@ def test_measure_sealed_refuses_a_missing_or_linked_model(tmp_path):
     (tmp_path / "model.keras").symlink_to("/etc/passwd")
     with pytest.raises(GradingError, match="cannot be read"):
         sealed.measure_sealed(tmp_path / "model.keras")
+
+
+def test_the_executor_shows_a_timeout_as_nbgrader_does():
+    from mnist_widgets.grading.executor import TIMEOUT_ERROR, record_reply_error
+
+    cell = nbformat.v4.new_code_cell("while True: pass")
+    record_reply_error(cell, {"content": {**TIMEOUT_ERROR, "status": "error"}})
+    record_reply_error(cell, {"content": {**TIMEOUT_ERROR, "status": "error"}})  # once only
+    record_reply_error(cell, {"content": {"status": "ok"}})
+    assert [o.ename for o in cell.outputs] == ["CellTimeoutError"]

@@ -52,9 +52,11 @@ class Caps:
     def create(
         cls, memory_bytes: int | None, max_processes: int | None
     ) -> tuple[Caps | None, str | None]:
-        """The caps, or None and one line saying why none could be set."""
-        if memory_bytes is None and max_processes is None:
-            return None, None
+        """The caps, or None and one line saying why none could be set.
+
+        A process-count cgroup is made even without a cap: it tracks every process of the
+        sandbox, so ``close`` can wait until the last one is gone.
+        """
         name = f"mnist-widgets-sandbox-{uuid.uuid4().hex[:12]}"
         try:
             own = _own_cgroups()
@@ -78,11 +80,10 @@ class Caps:
                 swap = folder / "memory.memsw.limit_in_bytes"
                 if swap.exists():
                     swap.write_text(str(memory_bytes))
-            if max_processes is not None:
-                folder = CGROUP_ROOT / "pids" / own["pids"].lstrip("/") / name
-                folder.mkdir()
-                dirs["pids"] = folder
-                (folder / "pids.max").write_text(str(max_processes))
+            folder = CGROUP_ROOT / "pids" / own["pids"].lstrip("/") / name
+            folder.mkdir()
+            dirs["pids"] = folder
+            (folder / "pids.max").write_text("max" if max_processes is None else str(max_processes))
         except (OSError, KeyError) as exc:
             caps.close()
             if isinstance(exc, KeyError):
@@ -128,6 +129,21 @@ class Caps:
             return "memory"
         if "pids" in self.dirs and _counter(self.dirs["pids"] / "pids.events", "max"):
             return "processes"
+        return None
+
+    def peak_memory(self) -> int | None:
+        """The most memory the caps' processes used at once, in bytes (None if unknown)."""
+        if self.unified:
+            files = [self.dirs["unified"] / "memory.peak"]
+        else:
+            files = (
+                [self.dirs["memory"] / "memory.max_usage_in_bytes"] if "memory" in self.dirs else []
+            )
+        for path in files:
+            try:
+                return int(path.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
         return None
 
     def pids(self) -> set[int]:

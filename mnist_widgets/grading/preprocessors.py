@@ -27,6 +27,7 @@ from traitlets import Bool, Integer, List, Unicode
 
 from ..errors import SandboxError
 from .checks import clean_environment
+from .limits import Caps
 from .sandbox import NOBODY, UNSAFE_SETTING, GiB, MiB, SandboxSettings, unavailable_reason
 from .sealed import execute_sealed, is_replayed, settings_to_json
 
@@ -112,12 +113,33 @@ class SealedExecute(Execute):
             copy_out=tuple(self.copy_out),
             max_copy_bytes=self.max_copy_bytes,
             readonly=tuple(self.readonly_paths),
+            skip_marker=self._replayed_marker(),
         )
+
+    def _replayed_marker(self) -> str:
+        """The replay's marker when the replay is in the autograde chain, else "" (run all)."""
+        chain = self.config.get("Autograde", {}).get("autograde_preprocessors", [])
+        names = {p if isinstance(p, str) else f"{p.__module__}.{p.__name__}" for p in chain}
+        if not any(name.endswith(".ReplayTestsInFreshProcess") for name in names):
+            return ""
+        replay = self.config.get("ReplayTestsInFreshProcess", {})
+        return replay.get("marker", ReplayTestsInFreshProcess.marker.default_value)
 
     def _once(self, text: str, level: str = "warning") -> None:
         if text not in self._said:
             self._said.add(text)
             getattr(self.log, level)(text)
+
+    def _say_if_uncapped(self, settings: SandboxSettings) -> None:
+        """Once per process, before the first notebook: one line if no cap can be set."""
+        if "caps" in self._said:
+            return
+        self._said.add("caps")
+        caps, note = Caps.create(settings.memory_bytes, settings.max_processes)
+        if caps is not None:
+            caps.close()
+        if note:
+            self.log.warning("%s", note)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         folder = Path(resources.get("metadata", {}).get("path") or ".")
@@ -125,10 +147,12 @@ class SealedExecute(Execute):
         if reason and self.unsafe_grade_without_sandbox:
             self._once(f"grading WITHOUT a sandbox (unsafe_grade_without_sandbox): {reason}")
             return super().preprocess(nb, resources)
+        settings = self.settings()
         try:
             if reason:
                 raise SandboxError(reason)
-            executed, outcome = execute_sealed(nb, folder, self.settings())
+            self._say_if_uncapped(settings)
+            executed, outcome = execute_sealed(nb, folder, settings)
         except SandboxError as exc:
             self.log.error(
                 "the grading sandbox cannot start: %s; to grade without it (UNSAFE) set %s",
@@ -137,16 +161,16 @@ class SealedExecute(Execute):
             )
             shutil.rmtree(folder, ignore_errors=True)  # so the next autograde redoes it
             raise SystemExit(1) from None
-        if outcome.caps_note:
-            self._once(outcome.caps_note)
         for line in outcome.log.splitlines():
-            if line.startswith("[sandbox]") or line.startswith("not copied out"):
+            if line.startswith(("[sandbox] ERROR", "[sandbox] WARNING", "not copied out")):
                 self.log.warning("%s", line[:300])
+        peak = f", peak memory {outcome.peak_memory / GiB:.2f} GiB" if outcome.peak_memory else ""
         self.log.info(
-            "sealed run: %d of %d cells in %.1f s%s",
+            "sealed run: %d of %d cells in %.1f s%s%s",
             outcome.cells_run,
             outcome.cells_total,
             outcome.seconds,
+            peak,
             f"; {outcome.message}" if outcome.message else "",
         )
         nb.cells = executed.cells
@@ -169,6 +193,12 @@ class ReplayTestsInFreshProcess(NbGraderPreprocessor):
         config=True
     )
 
+    sealed_measurement = Bool(
+        True,
+        help="Measure each saved model in the sandbox (False is UNSAFE: loading a model file "
+        "has run code in Keras before; only for timing the sandbox's cost).",
+    ).tag(config=True)
+
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         cells = [cell for cell in nb.cells if is_replayed(cell, self.marker)]
         if not cells:
@@ -182,6 +212,8 @@ class ReplayTestsInFreshProcess(NbGraderPreprocessor):
     def _sealed_settings(self) -> SandboxSettings | None:
         """The sandbox for measurements (``SealedExecute``'s), or None when grading unsafely."""
         sealed = SealedExecute(parent=self.parent, config=self.config)
+        if not self.sealed_measurement:
+            return None
         if unavailable_reason() and sealed.unsafe_grade_without_sandbox:
             return None
         return sealed.settings()

@@ -78,6 +78,8 @@ class SandboxSettings:
     ``interrupt_on_timeout`` are the executor's, as in nbgrader's ``Execute``;
     ``wall_timeout`` ends the whole sandbox. Files matching ``copy_out`` (top level of the
     student's folder, regular files only, at most ``max_copy_bytes`` each) come back.
+    Graded test cells containing ``skip_marker`` are not run in the kernel (the replay runs
+    them); an empty marker runs every cell.
     """
 
     memory_bytes: int | None = 6 * GiB
@@ -115,6 +117,7 @@ class SealedRun:
     seconds: float
     limit: str | None = None  # "memory", "processes" or "time" when one was hit
     caps_note: str | None = None  # why a cap could not be set, if one could not
+    peak_memory: int | None = None  # bytes, when a memory cap measured it
     extra: dict = field(default_factory=dict)
 
 
@@ -296,13 +299,14 @@ def run_sealed(
                     returncode = process.wait()
         finally:
             limit = caps.limit_hit() if caps is not None else None
+            peak = caps.peak_memory() if caps is not None else None
             if caps is not None:
                 caps.close()
         seconds = time.monotonic() - start
         stdout, stderr = _tail(out_path), _tail(err_path)
     if timed_out:
         limit = "time"
-    return SealedRun(returncode, stdout, stderr, seconds, limit, caps_note)
+    return SealedRun(returncode, stdout, stderr, seconds, limit, caps_note, peak)
 
 
 _NO_BWRAP = "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"

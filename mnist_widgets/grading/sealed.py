@@ -72,6 +72,7 @@ class ExecutionOutcome:
     copied: tuple[str, ...] = ()
     log: str = ""
     caps_note: str | None = None
+    peak_memory: int | None = None
 
 
 def settings_to_json(settings: SandboxSettings) -> str:
@@ -87,17 +88,18 @@ def is_replayed(cell: NotebookNode, marker: str) -> bool:
     """A graded test cell (not a solution) that the fresh-process replay measures."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return (
-        cell.cell_type == "code"
+        bool(marker)
+        and cell.cell_type == "code"
         and bool(meta.get("grade"))
         and not meta.get("solution")
         and marker in cell.source
     )
 
 
-def data_mounts() -> list[Mount]:
+def data_mounts(names: tuple[str, ...] = DATASETS) -> list[Mount]:
     """The data sets found on this machine, read-only under ``/data``."""
     mounts = []
-    for name in DATASETS:
+    for name in names:
         hit = locate(name)
         if hit:
             mounts.append(Mount(hit[1].resolve(), f"{DATA}/{name}"))
@@ -306,17 +308,22 @@ def execute_sealed(
         copied=tuple(copied),
         log="\n".join(log),
         caps_note=done.caps_note,
+        peak_memory=done.peak_memory,
     )
     return merged, outcome
 
 
-def measure_sealed(model_path: str | Path, settings: SandboxSettings | None = None) -> ModelReport:
+def measure_sealed(
+    model_path: str | Path, settings: SandboxSettings | None = None, probe: bool = True
+) -> ModelReport:
     """Measure a saved model in a sandbox that sees only it and the test data.
 
+    ``probe=False`` skips ``unavailable_reason`` (a caller that already checked it).
     Raises ``GradingError`` (missing, unsafe or unmeasurable model) or ``SandboxError``.
     """
     settings = settings or SandboxSettings()
-    _require_sandbox()
+    if probe:
+        _require_sandbox()
     path = Path(model_path).absolute()
     try:
         data = read_regular_file(path, settings.max_copy_bytes)
@@ -332,7 +339,7 @@ def measure_sealed(model_path: str | Path, settings: SandboxSettings | None = No
         (model_dir / path.name).write_bytes(data)
         os.chmod(model_dir, 0o755)
         os.chmod(model_dir / path.name, 0o644)
-        mounts = [Mount(model_dir, MODEL_DIR), *data_mounts()]
+        mounts = [Mount(model_dir, MODEL_DIR), *data_mounts(("mnist",))]
         argv = [sys.executable, "-I", "-m", EVALUATE_MODULE, f"{MODEL_DIR}/{path.name}"]
         env = sandbox_env("/tmp", {"MNIST_WIDGETS_DATA": DATA})
         done = run_sealed(
