@@ -8,9 +8,14 @@ model), replaying the tests in a fresh process, saving the grades.
 
     python bench/autograde.py [--only 01-softmax,...] [--quick]
     python bench/autograde.py --compare 5 [--only 01-softmax] [--out FILE.md]
+    python bench/autograde.py --class 8 [--only 01-softmax] [--rounds 3]
 
 ``--quick`` grades a blank submission (the release, unfilled) of the first assignment only:
 it checks the machinery, not the timing.
+
+``--class N`` grades a class of N copies of one reference solution three ways: plain
+``nbgrader autograde``, ``mnist-widgets grade --jobs 2`` and ``--scheduler`` on two local
+Dask workers (see ``autograde_class.py``).
 
 ``--compare N`` times the sandbox's cost: two courses, one as configured (every notebook
 and every measurement sealed) and one with nbgrader's plain ``Execute`` and unsealed
@@ -186,6 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="seconds per cell instead of the course's (a busy machine trains slower)",
     )
+    parser.add_argument(
+        "--class",
+        dest="students",
+        type=int,
+        default=0,
+        metavar="N",
+        help="grade N copies of the first (or --only) assignment's reference three ways",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (--class)")
     args = parser.parse_args(argv)
 
     source = REPO / "assignments" / "source"
@@ -204,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     extra = f"\nc.Execute.timeout = {args.cell_timeout}\n" if args.cell_timeout else ""
     if args.compare:
         return compare(assignments[0], args.compare, env, args.out, extra)
+    if args.students:
+        from autograde_class import run_class
+
+        return run_class(args.students, assignments[0], args.rounds, jobs=2, workers=2)
 
     print(f"# autograde\n{machine()}", flush=True)
     rows = []

@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("data", "presets", "train", "trainer", "predict", "doctor")
+COMMANDS = ("data", "presets", "train", "trainer", "predict", "grade", "doctor")
 
 
 class _Parser(argparse.ArgumentParser):
