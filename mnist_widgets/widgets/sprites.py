@@ -50,6 +50,13 @@ class SpriteLayout:
         row, column = divmod(int(i), self.columns)
         return column * self.cell_width, row * self.cell_height
 
+    def cell_at(self, x: float, y: float) -> int | None:
+        """The position on the page of the cell under pixel (x, y), or None outside."""
+        column, row = int(x // self.cell_width), int(y // self.cell_height)
+        if 0 <= column < self.columns and 0 <= row < self.rows and x >= 0 and y >= 0:
+            return row * self.columns + column
+        return None
+
     def digit_box(self, i: int) -> tuple[int, int, int, int]:
         """(left, top, right, bottom) of digit ``i`` (position on the page)."""
         x, y = self.cell_origin(i)
