@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from grade_course import solution_sources
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -223,15 +224,6 @@ def _nbgrader(*args: str, cwd: Path, env: dict[str, str], timeout: float = 900):
     return _run([str(VENV_BIN / "nbgrader"), *args], cwd, env, timeout)
 
 
-def _solution_sources() -> dict[str, str]:
-    source = nbformat.read(REPO / "assignments" / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", 4)
-    return {
-        cell.metadata["nbgrader"]["grade_id"]: cell.source
-        for cell in source.cells
-        if cell.metadata.get("nbgrader", {}).get("solution")
-    }
-
-
 def _fill(path: Path, sources: dict[str, str], delete: tuple[str, ...] = ()) -> None:
     """Put ``sources`` into the cells with those grade ids; drop the ``delete`` cells."""
     nb = nbformat.read(path, 4)
@@ -338,7 +330,7 @@ def course(tmp_path_factory):
     listener = Listener()
     marker = tmp / "lambda-ran"
     fill = {"course": str(root), "port": listener.port, "linger": LINGER_SECONDS, "marker": marker}
-    solutions = _solution_sources()
+    solutions = solution_sources()
     attacks = {
         "attack-kit": {"train": ATTACK_KIT},
         "attack-site": {"train": ATTACK_SITE},

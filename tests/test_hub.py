@@ -35,6 +35,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from grade_course import solution_sources
 
 REPO = Path(__file__).resolve().parents[1]
 HUB_FILES = REPO / "assignments" / "jupyterhub"
@@ -685,15 +686,6 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _solution_sources() -> dict[str, str]:
-    source = nbformat.read(REPO / "assignments" / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", 4)
-    return {
-        cell.metadata["nbgrader"]["grade_id"]: cell.source
-        for cell in source.cells
-        if cell.metadata.get("nbgrader", {}).get("solution")
-    }
-
-
 def _page_config(client, url: str) -> dict:
     """The JupyterLab page config a server serves (the JSON in its /lab page)."""
     response = client.get(url, timeout=60)
@@ -719,7 +711,7 @@ def course_flow(hub):
     hub.formgrader(f"assignment/{ASSIGNMENT}/release")
 
     # student1 fills in the reference solution; student2 submits the notebook untouched
-    solutions = _solution_sources()
+    solutions = solution_sources()
     for user in STUDENTS:
         listing = hub.student(user, "fetch", assignment_id=ASSIGNMENT)["value"]
         fetched = next(item for item in listing if item["assignment_id"] == ASSIGNMENT)
