@@ -1,11 +1,13 @@
-"""Fixtures for the browser tests: a JupyterLab server in a temporary root, Debian's Chromium.
+"""Fixtures for the browser tests: JupyterLab and Notebook 7 servers, Debian's Chromium.
 
-``lab`` starts ``python -m jupyterlab`` on 127.0.0.1 (free port, our own token, a temporary
-root, settings and workspaces directory) and kills it at the end of the session, even when a
-test fails. ``notebook`` writes a notebook into that root with nbformat and opens it in a
-Chromium page driven by Playwright; the returned ``NotebookPage`` runs cells through
-JupyterLab's own Run menu and waits by polling, never by fixed sleeps. On a failure the page's
-screenshot, its console and the JupyterLab log are saved under ``test-output/browser/``.
+``lab`` starts ``python -m jupyterlab`` and ``notebook7`` starts ``python -m notebook``, each on
+127.0.0.1 (free port, our own token, a temporary root, settings and workspaces directory), once
+per session, killed at the end even when a test fails. ``notebook`` (JupyterLab) and
+``notebook7_page`` (Notebook 7) write a notebook into that root with nbformat and open it in a
+Chromium page driven by Playwright; the returned ``NotebookPage`` runs cells through the Run
+menu (Notebook 7 has JupyterLab's menu bar and notebook panel, at ``/notebooks/PATH``) and
+waits by polling, never by fixed sleeps. On a failure the page's screenshot, its console and
+the server's log are saved under ``test-output/browser/``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +58,33 @@ KERNEL_IDLE_S = 120
 WIDGET_ERRORS = ("Error displaying widget", "Loading widget...")
 
 
+TOUR = REPO / "notebooks" / "tour.ipynb"
+
+
+def tour_cells(until_step: int, limit: int, epochs: int) -> list[str | tuple[str, str]]:
+    """The tour's cells before ``## <until_step>.``, with its knobs turned down: as papermill
+    does, a cell after the one tagged ``parameters`` sets ``LIMIT`` and ``EPOCHS``."""
+    import nbformat
+
+    cells: list[str | tuple[str, str]] = []
+    for cell in nbformat.read(TOUR, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            if cell.source.startswith(f"## {until_step}."):
+                break
+            cells.append(("markdown", cell.source))
+        else:
+            cells.append(cell.source)
+            if "parameters" in cell.metadata.get("tags", []):
+                cells.append(f"LIMIT = {limit}\nEPOCHS = {epochs}")
+    return cells
+
+
+@pytest.fixture(scope="session")
+def tour() -> Callable[..., list[str | tuple[str, str]]]:
+    """``tour(until_step, limit, epochs)``: the tour's first steps as cells (``tour_cells``)."""
+    return tour_cells
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
@@ -69,8 +99,10 @@ def free_port() -> int:
 
 
 @dataclass
-class LabServer:
-    """A running JupyterLab: its address, token, root directory and log file."""
+class JupyterServer:
+    """A running Jupyter server: its address, token, root directory and log file."""
+
+    app = "Jupyter"  # the application's name in messages
 
     url: str
     token: str
@@ -106,10 +138,7 @@ class LabServer:
         return path
 
     def notebook_url(self, path: Path) -> str:
-        """The notebook alone in a fresh workspace (no tabs restored from earlier tests)."""
-        relative = path.relative_to(self.root).as_posix()
-        workspace = re.sub(r"[^\w-]+", "-", path.stem) + "-" + secrets.token_hex(4)
-        return f"{self.url}/lab/workspaces/{workspace}/tree/{relative}?reset&token={self.token}"
+        raise NotImplementedError
 
     def shutdown_sessions(self, path: Path) -> None:
         """Shut down the kernels of the notebook at ``path`` (frees the CPU for the next test)."""
@@ -125,6 +154,28 @@ class LabServer:
         return self.process.poll() is None
 
 
+class LabServer(JupyterServer):
+    """A running JupyterLab."""
+
+    app = "JupyterLab"
+
+    def notebook_url(self, path: Path) -> str:
+        """The notebook alone in a fresh workspace (no tabs restored from earlier tests)."""
+        relative = path.relative_to(self.root).as_posix()
+        workspace = re.sub(r"[^\w-]+", "-", path.stem) + "-" + secrets.token_hex(4)
+        return f"{self.url}/lab/workspaces/{workspace}/tree/{relative}?reset&token={self.token}"
+
+
+class Notebook7Server(JupyterServer):
+    """A running Notebook 7 (the ``notebook`` package): one document per page."""
+
+    app = "Notebook 7"
+
+    def notebook_url(self, path: Path) -> str:
+        relative = path.relative_to(self.root).as_posix()
+        return f"{self.url}/notebooks/{relative}?token={self.token}"
+
+
 def _write_settings(settings_dir: Path) -> None:
     for plugin, values in LAB_SETTINGS.items():
         target = settings_dir / f"{plugin}.jupyterlab-settings"
@@ -132,18 +183,18 @@ def _write_settings(settings_dir: Path) -> None:
         target.write_text(json.dumps(values))
 
 
-def _wait_for_status(server: LabServer, timeout: float) -> None:
+def _wait_for_status(server: JupyterServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not server.running():
-            raise RuntimeError(f"JupyterLab exited early; log: {server.log}")
+            raise RuntimeError(f"{server.app} exited early; log: {server.log}")
         try:
             if "started" in server.api("GET", "/api/status", timeout=5):
                 return
         except (OSError, urllib.error.URLError, ValueError):
             pass
         time.sleep(0.5)
-    raise TimeoutError(f"JupyterLab did not answer /api/status within {timeout:.0f} s")
+    raise TimeoutError(f"{server.app} did not answer /api/status within {timeout:.0f} s")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -161,18 +212,18 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=15)
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    """A JupyterLab server for the session, in a temporary root, killed at the end."""
-    pytest.importorskip("jupyterlab")
-    base = tmp_path_factory.mktemp("lab")
+@contextmanager
+def _serve(
+    base: Path, module: str, app_class: str, server_class: type[JupyterServer]
+) -> Iterator[JupyterServer]:
+    """Start ``python -m module`` in ``base``; ``app_class`` names its settings' traits."""
     root, settings, workspaces, config, runtime = (
         base / name for name in ("root", "settings", "workspaces", "config", "runtime")
     )
     for directory in (root, settings, workspaces, config, runtime):
         directory.mkdir()
     _write_settings(settings)
-    log = base / "jupyterlab.log"  # copied to test-output/browser/ when a test fails
+    log = base / f"{module}.log"  # copied to test-output/browser/ when a test fails
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ)
     # kernels start as a user's do: the kit's configuration acts, and ipykernel forwards
@@ -190,7 +241,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     command = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        module,
         "--no-browser",
         "--ServerApp.open_browser=False",
         "--allow-root",
@@ -199,8 +250,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={workspaces}",
+        f"--{app_class}.user_settings_dir={settings}",
+        f"--{app_class}.workspaces_dir={workspaces}",
     ]
     with open(log, "wb") as log_file:
         process = subprocess.Popen(
@@ -212,12 +263,29 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = LabServer(f"http://127.0.0.1:{port}", token, root, log, process)
+    server = server_class(f"http://127.0.0.1:{port}", token, root, log, process)
     try:
         _wait_for_status(server, SERVER_START_S)
         yield server
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """A JupyterLab server for the session, in a temporary root, killed at the end."""
+    pytest.importorskip("jupyterlab")
+    with _serve(tmp_path_factory.mktemp("lab"), "jupyterlab", "LabApp", LabServer) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Notebook7Server]:
+    """A Notebook 7 server for the session, in a temporary root, killed at the end."""
+    pytest.importorskip("notebook", minversion="7")
+    base = tmp_path_factory.mktemp("notebook7")
+    with _serve(base, "notebook", "JupyterNotebookApp", Notebook7Server) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -237,9 +305,10 @@ def browser() -> Iterator[object]:
 
 
 class NotebookPage:
-    """One notebook open in JupyterLab, driven the way a person would: menus and clicks."""
+    """One notebook open in JupyterLab or Notebook 7, driven the way a person would: menus
+    and clicks (both have JupyterLab's menu bar, Run menu and notebook panel)."""
 
-    def __init__(self, page, server: LabServer, path: Path) -> None:
+    def __init__(self, page, server: JupyterServer, path: Path) -> None:
         self.page = page
         self.server = server
         self.path = path
@@ -268,7 +337,7 @@ class NotebookPage:
         )
 
     def run_menu(self, command: str) -> None:
-        """Click Run in the main menu, then the item for JupyterLab ``command``."""
+        """Click Run in the main menu, then the item for the JupyterLab ``command``."""
         self.page.locator("#jp-MainMenu .lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
         self.page.locator(f'#jp-mainmenu-run li[data-command="{command}"]').click()
 
@@ -347,33 +416,54 @@ class NotebookPage:
         )
         return view
 
+    def click_image(self, image, x: float, y: float) -> None:
+        """Click the ``<img>`` ``image`` at (``x``, ``y``) of its own pixels, however scaled."""
+        image.wait_for(state="visible")
+        self.wait_until(
+            lambda: image.evaluate("img => img.complete && img.naturalWidth > 0"),
+            30,
+            "the image to load",
+        )
+        scale = image.bounding_box()["width"] / image.evaluate("img => img.naturalWidth")
+        image.click(position={"x": x * scale, "y": y * scale})
+
     def screenshot(self, locator, name: str) -> Path:
         """Save ``locator`` as ``test-output/screenshots/<name>.png``.
 
         The notebook scrolls inside its panel, so an element taller than the panel would be cut:
         the viewport grows to fit it for the shot and is put back afterwards.
         """
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        target = SCREENSHOTS / f"{name}.png"
-        viewport = self.page.viewport_size
         box = locator.bounding_box() or {"height": 0}
-        needed = int(box["height"]) + 400
-        try:
-            if viewport and needed > viewport["height"]:
-                self.page.set_viewport_size({"width": viewport["width"], "height": needed})
-                self.page.wait_for_timeout(300)  # let JupyterLab lay the panel out again
+        with self._viewport_height(int(box["height"]) + 400):
             locator.scroll_into_view_if_needed()
-            locator.screenshot(path=str(target), animations="disabled")
+            return self._save(locator, name)
+
+    def screenshot_page(self, name: str, height: int = 0, top=None) -> Path:
+        """Save the page as ``test-output/screenshots/<name>.png``, at least ``height`` pixels
+        tall, with the element ``top`` (a locator) scrolled to the top of the notebook."""
+        with self._viewport_height(height):
+            if top is not None:
+                top.evaluate("node => node.scrollIntoView({block: 'start'})")
+            return self._save(self.page, name)
+
+    def _save(self, target, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        target.screenshot(path=str(path), animations="disabled")
+        return path
+
+    @contextmanager
+    def _viewport_height(self, height: int) -> Iterator[None]:
+        """A viewport at least ``height`` pixels tall for the block, then the old one back."""
+        viewport = self.page.viewport_size
+        try:
+            if viewport and height > viewport["height"]:
+                self.page.set_viewport_size({"width": viewport["width"], "height": height})
+                self.page.wait_for_timeout(300)  # let the application lay its panels out again
+            yield
         finally:
             if viewport and self.page.viewport_size != viewport:
                 self.page.set_viewport_size(viewport)
-        return target
-
-    def screenshot_page(self, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        target = SCREENSHOTS / f"{name}.png"
-        self.page.screenshot(path=str(target), animations="disabled")
-        return target
 
     def wait_until(self, condition: Callable[[], object], timeout: float, what: str):
         """Poll ``condition`` until it returns something true; fail after ``timeout`` s."""
@@ -387,9 +477,9 @@ class NotebookPage:
             self.page.wait_for_timeout(250)
 
 
-@pytest.fixture
-def notebook(browser, lab: LabServer, request: pytest.FixtureRequest) -> Iterator[Callable]:
-    """``notebook(name, cells)`` writes the notebook into the lab's root and opens it."""
+@contextmanager
+def _pages(browser, server: JupyterServer, request: pytest.FixtureRequest) -> Iterator[Callable]:
+    """``open_notebook(name, cells)`` in a fresh browser context; failure artefacts saved."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -399,9 +489,9 @@ def notebook(browser, lab: LabServer, request: pytest.FixtureRequest) -> Iterato
     opened: list[Path] = []
 
     def open_notebook(name: str, cells: list[str | tuple[str, str]]) -> NotebookPage:
-        path = lab.write_notebook(name, cells)
+        path = server.write_notebook(name, cells)
         opened.append(path)
-        return NotebookPage(page, lab, path).open()
+        return NotebookPage(page, server, path).open()
 
     try:
         yield open_notebook
@@ -415,7 +505,23 @@ def notebook(browser, lab: LabServer, request: pytest.FixtureRequest) -> Iterato
             except Exception as exc:  # the page may be gone; the log still helps
                 console.append(f"screenshot failed: {exc}")
             (FAILURES / f"{stem}.console.txt").write_text("\n".join(console))
-            shutil.copy(lab.log, FAILURES / f"{stem}.jupyterlab.log")
+            shutil.copy(server.log, FAILURES / f"{stem}.{server.log.name}")
         context.close()
         for path in opened:
-            lab.shutdown_sessions(path)
+            server.shutdown_sessions(path)
+
+
+@pytest.fixture
+def notebook(browser, lab: LabServer, request: pytest.FixtureRequest) -> Iterator[Callable]:
+    """``notebook(name, cells)`` writes the notebook into the lab's root and opens it."""
+    with _pages(browser, lab, request) as open_notebook:
+        yield open_notebook
+
+
+@pytest.fixture
+def notebook7_page(
+    browser, notebook7: Notebook7Server, request: pytest.FixtureRequest
+) -> Iterator[Callable]:
+    """``notebook7_page(name, cells)`` writes the notebook into Notebook 7's root, opens it."""
+    with _pages(browser, notebook7, request) as open_notebook:
+        yield open_notebook

@@ -9,9 +9,7 @@ matrix click that changes the gallery. Screenshots go to ``test-output/screensho
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -267,27 +265,9 @@ def test_gallery_confusion_click_filters_the_digits(notebook):
 
 
 # -- the self-study tour -----------------------------------------------------------------------
-TOUR = Path(__file__).resolve().parents[2] / "notebooks" / "tour.ipynb"
-
-
-def tour_cells(until_step: int, limit: int, epochs: int) -> list[str | tuple[str, str]]:
-    """The tour's cells before ``## <until_step>.``, with its knobs turned down."""
-    cells: list[str | tuple[str, str]] = []
-    for cell in nbformat.read(TOUR, as_version=4).cells:
-        if cell.cell_type == "markdown":
-            if cell.source.startswith(f"## {until_step}."):
-                break
-            cells.append(("markdown", cell.source))
-        elif "parameters" in cell.metadata.get("tags", []):
-            cells.append(f"LIMIT = {limit}\nEPOCHS = {epochs}")
-        else:
-            cells.append(cell.source)
-    return cells
-
-
-def test_tour_first_steps_in_jupyterlab(notebook):
+def test_tour_first_steps_in_jupyterlab(notebook, tour):
     """The tour's first three rungs, run with Run All: every widget renders, training finishes."""
-    cells = tour_cells(until_step=4, limit=6000, epochs=3)
+    cells = tour(until_step=4, limit=6000, epochs=3)
     code = [c for c in cells if isinstance(c, str)]
     nb = notebook("tour", cells)
     nb.run_all(timeout=300)
