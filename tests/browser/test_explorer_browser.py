@@ -40,12 +40,8 @@ def test_clicking_a_feature_map_and_a_gallery_digit(notebook):
     nb.run_cell(0, timeout=240)
     view = nb.wait_for_widgets(0)
     grid = view.locator("img.mnist-explorer-maps").first
-    grid.wait_for(state="visible")
-    box = grid.bounding_box()
     # cell 3 of the first convolution's grid: cells of 56 px with 3 px gaps (pictures.py)
-    natural = grid.evaluate("img => img.naturalWidth")
-    scale = box["width"] / natural
-    grid.click(position={"x": (3 + 3 * 59 + 28) * scale, "y": (3 + 28) * scale})
+    nb.click_image(grid, 3 + 3 * 59 + 28, 3 + 28)
     kernels = view.locator("img.mnist-explorer-kernels")
     nb.wait_until(lambda: kernels.is_visible(), 60, "the kernels of the clicked map")
     nb.wait_until(
@@ -55,12 +51,8 @@ def test_clicking_a_feature_map_and_a_gallery_digit(notebook):
 
     nb.run_cell(1, timeout=120)
     gallery = nb.wait_for_widgets(1)
-    page = gallery.locator("img.mnist-gallery-page")
-    page.wait_for(state="visible")
-    page_box = page.bounding_box()
-    page_scale = page_box["width"] / page.evaluate("img => img.naturalWidth")
     # the second digit of the page: cells 60 px wide, digits start 2 px in (sprites.py)
-    page.click(position={"x": (60 + 30) * page_scale, "y": 30 * page_scale})
+    nb.click_image(gallery.locator("img.mnist-gallery-page"), 60 + 30, 30)
     saliency = gallery.locator(".mnist-saliency")
     nb.wait_until(lambda: saliency.is_visible(), 60, "the saliency of the clicked digit")
     assert "toward" in saliency.inner_text()
