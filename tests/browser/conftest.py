@@ -46,8 +46,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-# JupyterLab settings for a quiet, fully rendered page: no news or update pop-ups, and every
-# cell kept in the DOM (the default windowing drops cells scrolled out of view).
+# JupyterLab's settings (Notebook 7 reads the same plugins') for a quiet, fully rendered page:
+# no news or update pop-ups, and every cell kept in the DOM (the default windowing drops cells
+# scrolled out of view).
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
@@ -138,6 +139,7 @@ class JupyterServer:
         return path
 
     def notebook_url(self, path: Path) -> str:
+        """The address that opens the notebook at ``path`` in this application."""
         raise NotImplementedError
 
     def shutdown_sessions(self, path: Path) -> None:
