@@ -106,7 +106,7 @@ class CurveOverlay(widgets.HBox):
                     bq.Axis(
                         scale=self.y_scales[metric],
                         label=metric,
-                        orientation="vertical",
+                        side="left",
                         grid_lines="dashed",
                     ),
                 ],

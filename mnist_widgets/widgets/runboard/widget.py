@@ -77,7 +77,7 @@ class RunBoard(widgets.VBox):
         self.add_class("mnist-widget")
         self.add_class("mnist-runboard")
         self.observe(self._selection_changed, names="selected")
-        self.observe(self._compared_changed, names="compared")
+        self.observe(self._on_compared, names="compared")
         self.folder = str(folder)
         self.refresh()
 
@@ -157,7 +157,7 @@ class RunBoard(widgets.VBox):
             self.compared = (self.selected[-2], self.selected[-1])
         self._draw()
 
-    def _compared_changed(self, change) -> None:
+    def _on_compared(self, change) -> None:
         old, new = self.compared
         names = set(self._rows)
         with self.hold_trait_notifications():
