@@ -68,7 +68,8 @@ def test_selecting_both_overlays_their_curves(board):
             np.testing.assert_allclose(ex, [1.0, 2.0])
             np.testing.assert_allclose(ey, curves.epochs[f"val_{metric}"])
     legend = [m.labels for m in figures[0].marks if m.display_legend]
-    assert legend == [[dense.name], [custom.name]]
+    times = [run.manifest.created[11:19] for run in board.runs]
+    assert legend == [[f"dense {times[0]}"], [f"custom {times[1]}"]]
     colors = {tuple(m.colors) for m in figures[0].marks[:2]}
     assert len(colors) == 1 and colors != {tuple(m.colors) for m in figures[0].marks[2:]}
     # ticking the rows is the same selection; unticking one empties its slot in place

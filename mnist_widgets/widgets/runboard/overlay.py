@@ -13,7 +13,6 @@ import ipywidgets as widgets
 import numpy as np
 
 from ...runs import RunCurves
-from ..dashboard.charts import downsample
 
 # one colour per run, as in the stylesheet's .mnist-runboard-color-N swatches
 PALETTE = (
@@ -30,6 +29,24 @@ PALETTE = (
 )
 MAX_BATCH_POINTS = 600
 METRICS = ("loss", "accuracy")
+
+
+def downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` points: consecutive blocks of equal size averaged (the tail too).
+
+    The dashboard's own (``dashboard/charts.py``) is not imported: that package brings in
+    the training engine and TensorFlow, which a board of saved runs does not need.
+    """
+    n = len(y)
+    if n <= max_points:
+        return x, y
+    factor = -(-n // max_points)
+    full = n - n % factor
+    xs = x[:full].reshape(-1, factor).mean(axis=1)
+    ys = y[:full].reshape(-1, factor).mean(axis=1)
+    if full < n:
+        xs, ys = np.append(xs, x[full:].mean()), np.append(ys, y[full:].mean())
+    return xs, ys
 
 
 class CurveSlot:
@@ -110,7 +127,7 @@ class CurveOverlay(widgets.HBox):
                         grid_lines="dashed",
                     ),
                 ],
-                title=f"{metric}: per batch (thin), per epoch on the test digits (dots)",
+                title=metric,
                 legend_location="top-right" if metric == "loss" else "bottom-right",
                 fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 20},
                 animation_duration=0,

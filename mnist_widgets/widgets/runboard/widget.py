@@ -16,6 +16,15 @@ from .overlay import PALETTE, CurveOverlay
 from .table import RunRow, header_row
 
 NO_RUN = ("-", "")
+CHART_NOTE = (
+    "Thin lines: the loss and accuracy of each batch. Lines with dots: each epoch's, on the "
+    "test digits. The x axis counts epochs."
+)
+
+
+def legend_label(run: SavedRun) -> str:
+    """A short name for the charts' legend: the preset and the time (UTC) the run ended."""
+    return f"{run.manifest.preset} {run.manifest.created[11:19]}"
 
 
 class RunBoard(widgets.VBox):
@@ -59,6 +68,7 @@ class RunBoard(widgets.VBox):
         self.problem_note = widgets.HTML()
         self.problem_note.add_class("mnist-runboard-problems")
         self.overlay = CurveOverlay()
+        self.chart_note = widgets.HTML(f"<span class='mnist-muted'>{CHART_NOTE}</span>")
         self.diff_choices = [
             widgets.Dropdown(options=[NO_RUN], value="", description=label)
             for label in ("code of", "against")
@@ -72,7 +82,7 @@ class RunBoard(widgets.VBox):
         diff_box = widgets.VBox([widgets.HBox(self.diff_choices), self.diff_view])
         diff_box.add_class("mnist-runboard-diff-box")
         self.children = with_stylesheet(
-            [top, self.table, self.problem_note, self.overlay, diff_box]
+            [top, self.table, self.problem_note, self.chart_note, self.overlay, diff_box]
         )
         self.add_class("mnist-widget")
         self.add_class("mnist-runboard")
@@ -179,7 +189,8 @@ class RunBoard(widgets.VBox):
         shown = []
         for name in self.selected:
             try:
-                shown.append((name, self._color(name), self._read_curves(name)))
+                label = legend_label(self.run(name))
+                shown.append((label, self._color(name), self._read_curves(name)))
             except RunError as exc:
                 self.set_trait("problems", [*self.problems, str(exc)])
         self.overlay.show(shown)
