@@ -120,6 +120,10 @@ def test_delete_removes_the_row_and_the_folder(board):
     assert len(board.overlay.curves("loss")) == 1
     assert board.compared[0] == ""
     assert list_runs(board.folder).names() == [custom.name]
+    # the run left keeps its colour, in its row and in the charts
+    row = board.table.children[1]
+    assert "mnist-runboard-color-1" in row.swatch._dom_classes
+    assert board.overlay.slots[0].batch["loss"].colors == ["#ff7f0e"]
 
 
 def test_refresh_and_a_new_board_read_the_folder_again(board, runs_folder, tmp_path):

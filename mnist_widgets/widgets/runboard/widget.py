@@ -57,6 +57,7 @@ class RunBoard(widgets.VBox):
         super().__init__(**kwargs)
         self._rows: dict[str, RunRow] = {}
         self._curves: dict[str, RunCurves] = {}
+        self._colors: dict[str, int] = {}  # each run keeps its colour while the board lives
         self.heading = widgets.HTML()
         self.heading.add_class("mnist-runboard-heading")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
@@ -111,12 +112,13 @@ class RunBoard(widgets.VBox):
         for name in set(self._rows) - set(names):
             self._rows.pop(name).close()
             self._curves.pop(name, None)
-        for index, run in enumerate(runs):
+        for run in runs:
+            color = self._colors.setdefault(run.name, len(self._colors) % len(PALETTE))
             row = self._rows.get(run.name)
             if row is None or row.run != run:
                 if row is not None:
                     row.close()
-                row = self._rows[run.name] = RunRow(run, f"mnist-runboard-color-{index % 10}")
+                row = self._rows[run.name] = RunRow(run, f"mnist-runboard-color-{color}")
                 row.tick.observe(self._tick_changed, names="value")
                 row.delete_button.on_click(lambda _, name=run.name: self.delete(name))
         self.set_trait("runs", list(runs))
@@ -177,8 +179,7 @@ class RunBoard(widgets.VBox):
 
     # -- drawing --------------------------------------------------------------------------
     def _color(self, name: str) -> str:
-        index = [run.name for run in self.runs].index(name)
-        return PALETTE[index % len(PALETTE)]
+        return PALETTE[self._colors[name]]
 
     def _read_curves(self, name: str) -> RunCurves:
         if name not in self._curves:
