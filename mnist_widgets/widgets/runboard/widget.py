@@ -22,9 +22,14 @@ CHART_NOTE = (
 )
 
 
-def legend_label(run: SavedRun) -> str:
-    """A short name for the charts' legend: the preset and the time (UTC) the run ended."""
-    return f"{run.manifest.preset} {run.manifest.created[11:19]}"
+def legend_labels(runs: list[SavedRun]) -> list[str]:
+    """Short names for the charts' legend: each run's preset, with the time (UTC) it was
+    saved where two runs shown share a preset."""
+    presets = [run.manifest.preset for run in runs]
+    return [
+        f"{preset} {run.manifest.created[11:19]}" if presets.count(preset) > 1 else preset
+        for preset, run in zip(presets, runs, strict=True)
+    ]
 
 
 class RunBoard(widgets.VBox):
@@ -141,6 +146,14 @@ class RunBoard(widgets.VBox):
                 return run
         raise RunError(f"no run {name!r} in {self.folder}; board.runs lists them")
 
+    def release(self) -> None:
+        """Drop the curves read so far (they are read again when needed)."""
+        self._curves.clear()
+
+    def close(self) -> None:
+        self.release()
+        super().close()
+
     def delete(self, name: str) -> None:
         """Delete the run ``name``: its folder goes, then its row."""
         delete_run(self.run(name))
@@ -190,11 +203,16 @@ class RunBoard(widgets.VBox):
         shown = []
         for name in self.selected:
             try:
-                label = legend_label(self.run(name))
-                shown.append((label, self._color(name), self._read_curves(name)))
+                shown.append((self.run(name), self._read_curves(name)))
             except RunError as exc:
                 self.set_trait("problems", [*self.problems, str(exc)])
-        self.overlay.show(shown)
+        labels = legend_labels([run for run, _ in shown])
+        self.overlay.show(
+            [
+                (label, self._color(run.name), curves)
+                for label, (run, curves) in zip(labels, shown, strict=True)
+            ]
+        )
         self._show_problems()
 
     def _show_heading(self) -> None:
