@@ -113,6 +113,7 @@ def test_delete_removes_the_row_and_the_folder(board):
     rows = board.table.children[1:]
     rows[0].delete_button.click()
     assert not dense.path.exists()
+    assert rows[0].comm is None and rows[0].tick.comm is None  # its widgets are closed
     assert [run.name for run in board.runs] == [custom.name]
     assert [row.name for row in board.table.children[1:]] == [custom.name]
     assert board.selected == [custom.name]
@@ -142,6 +143,8 @@ def test_refresh_and_a_new_board_read_the_folder_again(board, runs_folder, tmp_p
     assert "skipped broken: not a run manifest" in board.problem_note.value
     again = RunBoard(tmp_path / "runs")  # as after a kernel restart
     assert [run.name for run in again.runs] == [run.name for run in board.runs]
+    again.folder = str(tmp_path / "elsewhere")  # another folder: read at once
+    assert again.runs == [] and "No runs in" in again.heading.value
     again.close()
 
 

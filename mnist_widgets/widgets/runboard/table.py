@@ -62,6 +62,12 @@ class RunRow(widgets.HBox):
     def name(self) -> str:
         return self.run.name
 
+    def close(self) -> None:
+        """Close the row and the widgets in it (a deleted run leaves no widgets behind)."""
+        for child in self.children:
+            child.close()
+        super().close()
+
 
 def header_row() -> widgets.HBox:
     cells = [_cell(title, i) for i, title in enumerate(COLUMNS)]

@@ -96,6 +96,7 @@ class RunBoard(widgets.VBox):
         self.observe(self._on_compared, names="compared")
         self.folder = str(folder)
         self.refresh()
+        self.observe(lambda _: self.refresh(), names="folder")
 
     # the two lists' values, kept in ``compared``
     _diff_old = t.Unicode("")
