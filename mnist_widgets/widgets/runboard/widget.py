@@ -156,9 +156,12 @@ class RunBoard(widgets.VBox):
         super().close()
 
     def delete(self, name: str) -> None:
-        """Delete the run ``name``: its folder goes, then its row."""
-        delete_run(self.run(name))
-        self.refresh()
+        """Delete the run ``name``: its folder goes, then its row (the folder is read again
+        even when the delete fails, e.g. because the run was already gone)."""
+        try:
+            delete_run(self.run(name))
+        finally:
+            self.refresh()
 
     # -- reacting -------------------------------------------------------------------------
     @t.validate("selected")
