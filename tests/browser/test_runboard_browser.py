@@ -13,19 +13,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 BOARD = """\
 from mnist_widgets import RunBoard
 
-board = RunBoard("runs")
+board = RunBoard("runboard-runs")
 board"""
 STATE = "print('STATE', len(board.runs), *board.selected)"
 
 
 @pytest.fixture(scope="module")
 def runs_folder(lab, mnist):
-    """Four short runs in the lab's ``runs`` folder: three presets and a custom dense model."""
+    """Four short runs in a folder of their own in the lab's root (the tour's rungs, run by
+    other browser tests, save theirs in ``runs``): three presets and a custom dense model."""
     from tiny_runs import narrower_dense, train_run
 
     (x_train, y_train), (x_test, y_test) = mnist
     data = (x_train[:2048], y_train[:2048]), (x_test[:1000], y_test[:1000])
-    folder = lab.root / "runs"
+    folder = lab.root / "runboard-runs"
     for preset in ("softmax", "dense", "dense-lr-decay"):
         train_run(folder, data, preset=preset, epochs=3)
     train_run(folder, data, layers=narrower_dense(), epochs=3)
