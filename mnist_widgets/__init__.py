@@ -22,6 +22,7 @@ _EXPORTS = {
     "TrainingDashboard": "mnist_widgets.widgets",
     "PredictionGallery": "mnist_widgets.widgets",
     "LayerExplorer": "mnist_widgets.widgets",
+    "RunBoard": "mnist_widgets.widgets",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -33,3 +33,7 @@ class GradingError(MnistWidgetsError):
 
 class SandboxError(MnistWidgetsError):
     """The grading sandbox cannot start here (no bubblewrap, no user namespaces...)."""
+
+
+class RunError(MnistWidgetsError):
+    """A saved run that cannot be read, written or deleted (see ``mnist_widgets.runs``)."""

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from mnist_widgets.models.presets import EXTRA_PRESETS, PRESETS
+from mnist_widgets.runs import list_runs
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -51,7 +52,8 @@ def test_train_takes_the_fast_route(tmp_path):
     assert run.returncode == 0, run.stderr
     accuracy = float(re.fullmatch(r"test_accuracy=(\d\.\d{4})", run.stdout.split()[-1]).group(1))
     assert accuracy > 0.8
-    assert (tmp_path / "cnn-fast.keras").is_file()
+    (run,) = list_runs(tmp_path).runs
+    assert run.manifest.preset == "cnn-fast" and run.model_path.is_file()
 
 
 @pytest.mark.parametrize("name", [*PRESETS, *EXTRA_PRESETS])
@@ -127,8 +129,9 @@ def test_train_saves_model_and_curves_and_prints_the_accuracy(tmp_path):
     match = re.fullmatch(r"test_accuracy=(\d\.\d{4})", last)
     assert match, last
     assert "epoch 2/2" in run.stdout and "val_acc" in run.stdout
-    model_path = tmp_path / "dense.keras"
-    png = tmp_path / "dense-curves.png"
+    (run,) = list_runs(tmp_path).runs  # the run folder: model, curves PNG, code, manifest
+    model_path = run.model_path
+    png = run.path / "curves.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the printed figure is the saved model's real accuracy on the test set
     from mnist_widgets.data import load_data

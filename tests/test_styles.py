@@ -12,7 +12,7 @@ from mnist_widgets.widgets import styles
 
 WIDGETS = Path(styles.__file__).parent
 # the modules whose HTML and classes the stylesheet styles (the dashboard adds its own section)
-STYLED = ["builder", "gallery.py", "drawing.py"]
+STYLED = ["builder", "gallery.py", "drawing.py", "runboard"]
 
 
 def styled_sources() -> dict[str, str]:

@@ -86,6 +86,10 @@ def test_tour_climbs_the_whole_ladder():
     assert built == reported == list(PRESETS)
     assert source.count("dashboard.train_in_background(trainer)") == len(PRESETS)
     assert source.count("PredictionGallery(trainer.model, data)") == len(PRESETS)
+    # every rung saves its run, and the tour ends on the board of them
+    assert source.count("runs=RUNS") == len(PRESETS)
+    last_code = [c.source for c in read_tour().cells if c.cell_type == "code"][-1]
+    assert last_code == "board = RunBoard(RUNS)\nboard"
 
 
 @pytest.mark.slow
@@ -125,7 +129,16 @@ def test_whole_tour_runs(tmp_path):
     """Every rung, one short epoch each: the notebook runs from top to bottom."""
     nb = read_tour()
     with_knobs(nb, limit=1000, epochs=1)
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "print('BOARD', *[run.manifest.preset for run in board.runs], *board.problems)"
+        )
+    )
     execute(nb, tmp_path, timeout=600)
     reports = report_lines(nb)
     assert len(reports) == 7 and all("test accuracy" in r for r in reports), reports
-    assert widget_outputs(nb) == 3 * 7
+    assert widget_outputs(nb) == 3 * 7 + 1  # builder, dashboard, gallery per rung; the board
+    from mnist_widgets.models import PRESETS
+
+    # the board's rows: the seven rungs, saved in the notebook's runs folder, in order
+    assert text_of(nb.cells[-1]).split() == ["BOARD", *PRESETS]

@@ -1,12 +1,14 @@
-"""``mnist-widgets train``: headless training of a preset with a progress bar."""
+"""``mnist-widgets train``: headless training of a preset with a progress bar, saved as a
+run folder (``mnist_widgets.runs``) with a PNG of its curves."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 from ..arguments import positive_int
+
+CURVES_PNG = "curves.png"
 
 
 def register(sub) -> None:
@@ -30,7 +32,11 @@ def register(sub) -> None:
     parser.add_argument("--batch-size", type=positive_int, help="batch size (default: preset)")
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     parser.add_argument("--seed", type=int, default=None, help="seed for a repeatable run")
-    parser.add_argument("--out", default="runs", help="folder for the .keras model and curves PNG")
+    parser.add_argument(
+        "--out",
+        default="runs",
+        help="runs folder: the run is saved in a new folder inside it (model.keras, curves.png...)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -53,6 +59,7 @@ def run(args) -> int:
     from ..reports.curves import save_curves
     from ..training.engine import Trainer, seed_everything
     from ..training.progress import ProgressBar
+    from ..training.saved_runs import save_training_run
 
     out = _writable_dir(args.out)
     preset = get_preset(args.preset)
@@ -75,19 +82,18 @@ def run(args) -> int:
         f"training {preset.name} on {args.dataset} ({images} images) with {_device()}", flush=True
     )
     result = trainer.run()
-    model_path = out / f"{preset.name}.keras"
-    tmp = out / f".{preset.name}.{os.getpid()}.keras"
-    model.save(tmp)
-    os.replace(tmp, model_path)
-    png = save_curves(
-        result.history,
-        result.learning_rates,
-        out / f"{preset.name}-curves.png",
-        preset.recipe.rate_schedule(trainer.epochs),
-    )
+    schedule = preset.recipe.rate_schedule(trainer.epochs)
+
+    def curves_png(path: Path) -> None:
+        save_curves(result.history, result.learning_rates, path, schedule)
+
+    saved = save_training_run(out, trainer, result, extras={CURVES_PNG: curves_png})
     if result.stop_reason == "nan":
         print(f"warning: {result.message}")
-    print(f"saved {model_path} and {png} ({result.seconds:.0f} s of training)")
+    print(
+        f"saved {saved.path}: {saved.model_path.name}, {CURVES_PNG}, "
+        f"{saved.code_path.name} ({result.seconds:.0f} s of training)"
+    )
     print(f"test_accuracy={result.test_accuracy:.4f}")
     return 0
 

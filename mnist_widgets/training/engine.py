@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from .evaluate import accuracy_and_loss
 from .events import EventEmitter, Listener
 from .history import History
 from .nan_guard import NanGuard
+from .saved_runs import save_training_run
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -45,6 +47,7 @@ class TrainingResult:
     seconds: float
     device: str
     learning_rates: list[float] = field(default_factory=list)
+    run_folder: Path | None = None  # where the run was saved (a Trainer given ``runs``)
 
 
 def seed_everything(seed: int | None) -> None:
@@ -67,6 +70,10 @@ class Trainer:
 
     Outputs listen through ``listeners`` (called with each ``TrainingEvent``) and read
     ``history``; ``control`` is the run's one Stop/Pause and ``nan_guard`` its NaN guard.
+
+    With ``runs`` (a folder), each run that ends, finished or stopped, is saved as a new run
+    folder in it (``mnist_widgets.runs``; ``result.run_folder`` says where); without it
+    nothing is written.
     """
 
     def __init__(
@@ -85,6 +92,7 @@ class Trainer:
         validate: bool = True,
         evaluate: bool = True,
         fast=False,
+        runs: str | Path | None = None,
     ) -> None:
         self.model = model
         self.recipe = recipe or TrainingRecipe()
@@ -103,6 +111,7 @@ class Trainer:
         self.validate = validate
         self.evaluate = evaluate
         self.fast = fast
+        self.runs = Path(runs).expanduser() if runs is not None else None
         self.result: TrainingResult | None = None
         self._future: Future | None = None
 
@@ -248,6 +257,9 @@ class Trainer:
             device=device,
             learning_rates=list(self.history.learning_rates),
         )
+        if self.runs is not None:
+            saved = save_training_run(self.runs, self, self.result)
+            self.result.run_folder = saved.path
         return self.result
 
 

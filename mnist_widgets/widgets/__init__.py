@@ -1,4 +1,4 @@
-"""The widgets: builder, dashboard, gallery, drawing pad and layer explorer."""
+"""The widgets: builder, dashboard, gallery, drawing pad, layer explorer and run board."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ _WIDGETS = {
     "PredictionGallery": "mnist_widgets.widgets.gallery",
     "DrawingPad": "mnist_widgets.widgets.drawing",
     "LayerExplorer": "mnist_widgets.widgets.explorer",
+    "RunBoard": "mnist_widgets.widgets.runboard",
 }
 
 __all__ = list(_WIDGETS)
