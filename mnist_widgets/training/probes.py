@@ -26,35 +26,38 @@ from .events import Histogram, HistogramEvent, HistogramListener, LayerProbe
 DEFAULT_EVERY = 300  # batches between two probes within an epoch
 DEFAULT_IMAGES = 128  # images in the probe batch
 DEFAULT_BINS = 31  # an odd count: 0 is the middle bin's centre
-MARGIN = 1.5  # new edges span this many times the values' spread
-REBIN_BELOW = 6.0  # new edges once the spread shrinks below 1/REBIN_BELOW of them
-TAIL_RMS = 4.0  # the spread: the largest magnitude, at most this many root-mean-squares
+MARGIN = 1.2  # new edges span at least this many times the values' spread
+REBIN_BELOW = 4.0  # new edges once the spread shrinks below 1/REBIN_BELOW of them
+BULK = 0.999  # the spread: the magnitude this share of the values stays within
+ROUND_STEPS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 
 
 def round_up(value: float) -> float:
-    """The least of 1, 2 and 5 times a power of ten that is at least ``value`` (> 0)."""
-    power = 10.0 ** math.floor(math.log10(value))
-    for step in (1.0, 2.0, 5.0, 10.0):
-        if step * power >= value * (1 - 1e-12):
-            return step * power
-    return 10.0 * power
+    """The least round number (1, 1.5, 2, 3, 4, 5, 6 or 8 times a power of ten) at least
+    ``value`` (> 0)."""
+    exponent = math.floor(math.log10(value))
+    for step in ROUND_STEPS:
+        rounded = float(f"{step:g}e{exponent}")  # 0.3, not 3 * 0.1
+        if rounded >= value * (1 - 1e-12):
+            return rounded
+    return float(f"1e{exponent + 1}")
 
 
 def spread(values: np.ndarray) -> float:
-    """How far from 0 the bulk of ``values`` reaches: the largest magnitude, or
-    ``TAIL_RMS`` root-mean-squares when a few values lie much further out."""
+    """How far from 0 the bulk of ``values`` reaches: the magnitude that a share ``BULK`` of
+    them stays within, so that a few far values do not squeeze the rest into a bin or two."""
     if values.size == 0:
         return 0.0
-    largest = float(np.max(np.abs(values)))
-    rms = math.sqrt(float(np.dot(values, values)) / values.size)
-    return min(largest, TAIL_RMS * rms)
+    magnitudes = np.abs(values)
+    k = min(values.size - 1, math.ceil(BULK * values.size) - 1)
+    return float(np.partition(magnitudes, k)[k])
 
 
 class FixedBins:
     """Bin edges for one series (a layer's weights, or their gradients), kept while it fits.
 
-    ``count`` equal bins over ``-half..half``, ``half`` a round number ``MARGIN`` times the
-    values' ``spread``. The edges change only when the spread outgrows ``half`` or shrinks
+    ``count`` equal bins over ``-half..half``, ``half`` a round number at least ``MARGIN`` times
+    the values' ``spread``. The edges change only when the spread outgrows ``half`` or shrinks
     below ``half / REBIN_BELOW``: most updates keep them, and values beyond them are counted in
     the outer bins. Non-finite values are not counted.
     """
@@ -292,7 +295,7 @@ class WeightProbe(keras.callbacks.Callback):
                     name=layer.name,
                     kind=type(layer).__name__,
                     shape=tuple(int(d) for d in kernel.shape),
-                    weights=self._weight_bins[i].histogram(keras.ops.convert_to_numpy(kernel)),
+                    weights=self._weight_bins[i].histogram(kernel.numpy()),
                     gradients=self._gradient_bins[i].histogram(np.asarray(gradients[i])),
                     relu=relu.name if relu is not None else None,
                     units=units,

@@ -41,7 +41,6 @@ def _histogram_chart(title: str, color: str) -> tuple[bq.Figure, bq.Bars, bq.Lin
         bq.Axis(scale=x_scale, tick_format=".2~g", num_ticks=5, grid_lines="none"),
         bq.Axis(
             scale=y_scale,
-            orientation="vertical",
             side="left",
             tick_format="~s",
             num_ticks=3,
