@@ -274,7 +274,8 @@ class WeightProbe(keras.callbacks.Callback):
             fired = [tf.reduce_any(a > 0, axis=list(range(len(a.shape) - 1))) for a in activations]
             return gradients, fired
 
-        self._pass = tf.function(probe_pass, reduce_retracing=True)
+        # no autograph: the pass has no Python control flow on tensors, and traces faster
+        self._pass = tf.function(probe_pass, autograph=False)
 
     def probe(self, batch: int = 0, at_epoch_end: bool = False) -> HistogramEvent:
         """Probe now, send the event to the listeners and return it."""
