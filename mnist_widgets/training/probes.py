@@ -28,7 +28,8 @@ DEFAULT_IMAGES = 128  # images in the probe batch
 DEFAULT_BINS = 31  # an odd count: 0 is the middle bin's centre
 MARGIN = 1.2  # new edges span at least this many times the values' spread
 REBIN_BELOW = 4.0  # new edges once the spread shrinks below 1/REBIN_BELOW of them
-BULK = 0.999  # the spread: the magnitude this share of the values stays within
+WEIGHT_BULK = 0.999  # the spread of weights: the magnitude this share of them stays within
+GRADIENT_BULK = 0.99  # gradients have longer tails: their few largest go to the outer bins
 ROUND_STEPS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 
 
@@ -43,13 +44,13 @@ def round_up(value: float) -> float:
     return float(f"1e{exponent + 1}")
 
 
-def spread(values: np.ndarray) -> float:
-    """How far from 0 the bulk of ``values`` reaches: the magnitude that a share ``BULK`` of
+def spread(values: np.ndarray, bulk: float = WEIGHT_BULK) -> float:
+    """How far from 0 the bulk of ``values`` reaches: the magnitude that a share ``bulk`` of
     them stays within, so that a few far values do not squeeze the rest into a bin or two."""
     if values.size == 0:
         return 0.0
     magnitudes = np.abs(values)
-    k = min(values.size - 1, math.ceil(BULK * values.size) - 1)
+    k = min(values.size - 1, math.ceil(bulk * values.size) - 1)
     return float(np.partition(magnitudes, k)[k])
 
 
@@ -57,15 +58,17 @@ class FixedBins:
     """Bin edges for one series (a layer's weights, or their gradients), kept while it fits.
 
     ``count`` equal bins over ``-half..half``, ``half`` a round number at least ``MARGIN`` times
-    the values' ``spread``. The edges change only when the spread outgrows ``half`` or shrinks
-    below ``half / REBIN_BELOW``: most updates keep them, and values beyond them are counted in
-    the outer bins. Non-finite values are not counted.
+    the values' ``spread`` (the reach of a share ``bulk`` of them). The edges change only when
+    the spread outgrows ``half`` or shrinks below ``half / REBIN_BELOW``: most updates keep
+    them, and values beyond them are counted in the outer bins. Non-finite values are not
+    counted.
     """
 
-    def __init__(self, count: int = DEFAULT_BINS) -> None:
+    def __init__(self, count: int = DEFAULT_BINS, bulk: float = WEIGHT_BULK) -> None:
         if count < 2:
             raise TrainingError("a histogram needs at least 2 bins")
         self.count = count
+        self.bulk = bulk
         self.half = 0.0
         self.edges: np.ndarray | None = None
 
@@ -74,7 +77,7 @@ class FixedBins:
         finite = np.isfinite(v)
         if not finite.all():
             v = v[finite]
-        reach = spread(v)
+        reach = spread(v, self.bulk)
         if self.edges is None or reach > self.half or 0 < reach < self.half / REBIN_BELOW:
             self.half = round_up(MARGIN * reach) if reach > 0 else (self.half or 1.0)
             self.edges = np.linspace(-self.half, self.half, self.count + 1)
@@ -251,7 +254,7 @@ class WeightProbe(keras.callbacks.Callback):
         kernels = [kernel_of(layer) for layer in self._layers]
         self._kernels = kernels
         self._weight_bins = [FixedBins(self.bins) for _ in kernels]
-        self._gradient_bins = [FixedBins(self.bins) for _ in kernels]
+        self._gradient_bins = [FixedBins(self.bins, GRADIENT_BULK) for _ in kernels]
         loss_of = loss_function(model)
         with_relus = network is not model
 

@@ -37,21 +37,13 @@ def _histogram_chart(title: str, color: str) -> tuple[bq.Figure, bq.Bars, bq.Lin
         stroke="white",
         stroke_width=0.5,
     )
-    axes = [
-        bq.Axis(scale=x_scale, tick_format=".2~g", num_ticks=5, grid_lines="none"),
-        bq.Axis(
-            scale=y_scale,
-            side="left",
-            tick_format="~s",
-            num_ticks=3,
-            grid_lines="dashed",
-        ),
-    ]
+    # the shape is what counts: an x axis only (counts differ by orders between layers)
+    axes = [bq.Axis(scale=x_scale, tick_format=".2~g", num_ticks=5, grid_lines="none")]
     figure = bq.Figure(
         marks=[bars],
         axes=axes,
         title=title,
-        fig_margin={"top": 28, "bottom": 24, "left": 44, "right": 12},
+        fig_margin={"top": 28, "bottom": 24, "left": 20, "right": 20},
         animation_duration=0,
     )
     figure.add_class("mnist-dashboard-histogram-chart")
