@@ -23,7 +23,7 @@ histograms the probe's Keras hooks (tracing its pass, the probe pass, the histog
 panel's updates). Test accuracy after the epoch is printed to show they learn alike.
 
     python bench/engine_vs_fit.py [--repeats 3] [--steps-per-execution 8] [--quick]
-        [--precisions float32] [--probe-every 300]
+        [--precisions float32] [--probe-every 500]
 """
 
 from __future__ import annotations
