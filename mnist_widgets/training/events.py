@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import keras
+import numpy as np
 
 from .control import TrainingControl
 from .history import History
@@ -278,3 +279,72 @@ def _numbers(logs) -> dict[str, float]:
         except (TypeError, ValueError):
             pass
     return numbers
+
+
+# -- histograms: what ``probes.WeightProbe`` emits (#15 part 3) -------------------------------
+
+
+@dataclass
+class Histogram:
+    """Counts of values in fixed bins: ``counts[i]`` values lie in ``edges[i]..edges[i+1]``.
+
+    Values beyond the outer edges are counted in the outer bins, so ``counts`` sums to the
+    number of finite values.
+    """
+
+    edges: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def centers(self) -> np.ndarray:
+        return (self.edges[:-1] + self.edges[1:]) / 2
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+
+@dataclass
+class LayerProbe:
+    """One layer with a kernel at one probe: its kernel's values and the gradients of the
+    loss on the probe batch with respect to them, and the ReLU that follows it.
+
+    ``relu`` names the ReLU fed by this layer (its own ``activation="relu"``, or the first
+    ReLU layer after it, through batch norm or dropout), None when none follows; ``units``
+    counts that ReLU's units (a convolution's unit is one channel) and ``dead`` those that
+    gave 0 for every image of the probe batch.
+    """
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    weights: Histogram
+    gradients: Histogram
+    relu: str | None = None
+    units: int = 0
+    dead: int = 0
+
+    @property
+    def dead_share(self) -> float | None:
+        """The share of the ReLU's units that never fired, None without a ReLU."""
+        return self.dead / self.units if self.relu and self.units else None
+
+
+@dataclass
+class HistogramEvent:
+    """Every probed layer of the model at one moment of a run.
+
+    ``epoch`` and ``batch`` (from 0) say when; ``at_epoch_end`` is True for the probe after
+    an epoch's last batch. ``probe_images`` is the size of the probe batch and ``seconds``
+    the time this probe took (the extra pass and the histograms).
+    """
+
+    epoch: int
+    batch: int
+    layers: list[LayerProbe]
+    probe_images: int
+    seconds: float
+    at_epoch_end: bool = False
+
+
+HistogramListener = Callable[[HistogramEvent], None]

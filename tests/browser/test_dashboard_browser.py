@@ -94,3 +94,57 @@ def test_pause_and_resume_clicked_in_the_page(notebook):
     nb.wait_until(lambda: rate.locator(".dot").count() == 3, 30, "three learning-rate dots")
     nb.screenshot(view, "dashboard-finished")
     nb.assert_no_errors()
+
+
+# -- histograms (#15 part 3) ------------------------------------------------------------------
+HISTOGRAMS = """\
+from mnist_widgets.data import load_data
+from mnist_widgets.models import build, get_preset
+from mnist_widgets.training import Trainer
+from mnist_widgets.training.probes import WeightProbe
+from mnist_widgets.widgets import TrainingDashboard
+
+(x_train, y_train), (x_test, y_test) = load_data(download=False)
+preset = get_preset("cnn-batchnorm")
+data = ((x_train[:4000], y_train[:4000]), (x_test[:1000], y_test[:1000]))
+trainer = Trainer(build(preset.layers), preset.recipe, data=data, epochs=2, batch_size=100,
+                  evaluate=False, seed=0)
+dashboard = TrainingDashboard(histograms=WeightProbe(every=10))
+dashboard.train_in_background(trainer)
+dashboard"""
+HISTOGRAMS_RESULT = """\
+result = trainer.wait(timeout=300)
+print('RESULT', result.stop_reason, dashboard.state, len(dashboard.histogram_panel.rows),
+      dashboard.probe.last.epoch, dashboard.probe.last.at_epoch_end)"""
+
+
+def test_histograms_per_layer_with_the_dead_relu_badge(notebook):
+    nb = notebook("dashboard-histograms", [HISTOGRAMS, HISTOGRAMS_RESULT])
+    nb.run_cell(0, timeout=240)
+    view = nb.wait_for_widgets(0, timeout=120)
+    charts = view.locator(".bqplot.mnist-dashboard-histogram-chart")
+    # laid out from the model when attached: cnn-batchnorm has five layers with a kernel
+    nb.wait_until(lambda: charts.count() == 10, 60, "a weights and a gradients chart per layer")
+    badges = view.locator(".mnist-dashboard-dead")
+    assert badges.count() == 5
+    weights = charts.first
+    nb.wait_until(lambda: weights.locator(".bar").count() == 31, 120, "the first weight bars")
+    # the figure drawn first is the one updated: the page keeps its element
+    weights.evaluate("figure => { figure.dataset.first = '1'; }")
+    caption = view.locator(".mnist-dashboard-histogram-caption")
+    first_caption = caption.inner_text()
+    nb.wait_until(lambda: caption.inner_text() != first_caption, 120, "a later probe")
+    assert weights.get_attribute("data-first") == "1"
+    nb.run_cell(1, timeout=300)
+    reason, state, rows, epoch, at_end = nb.output_text(1).split("RESULT", 1)[1].split()
+    assert (reason, state, rows, epoch, at_end) == ("None", "finished", "5", "1", "True")
+    nb.wait_until(lambda: "end of epoch 2" in caption.inner_text(), 30, "the last probe")
+    for i in range(10):
+        assert charts.nth(i).locator(".bar").count() == 31
+    texts = badges.all_inner_texts()
+    assert sum("dead ReLU" in t for t in texts) == 4 and texts[-1].strip() == "no ReLU", texts
+    box = charts.first.bounding_box()
+    assert round(box["height"]) == 150 and round(box["width"]) == 300  # from the stylesheet
+    shot = nb.screenshot(view.locator(".mnist-dashboard-histograms"), "dashboard-histograms")
+    assert shot.stat().st_size > 10_000
+    nb.assert_no_errors()

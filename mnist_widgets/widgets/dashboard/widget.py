@@ -20,11 +20,13 @@ from ...errors import TrainingError
 from ...models.schedules import Schedule
 from ...training.control import TrainingControl
 from ...training.engine import Trainer, run_in_background
-from ...training.events import EventEmitter, TrainingEvent
+from ...training.events import EventEmitter, HistogramEvent, TrainingEvent
 from ...training.history import History
+from ...training.probes import WeightProbe
 from ..styles import with_stylesheet
 from .charts import TrainingCharts, planned_curve
 from .controls import RunControls
+from .histograms import HistogramPanel
 from .keras_input import KerasInput
 
 
@@ -53,6 +55,14 @@ class TrainingDashboard(widgets.VBox, KerasInput):
     The traits below are the public state (kept in Python: the views read the child widgets
     they drive). The charts are pushed to the front end at most every ``update_interval``
     seconds, and always at epoch end, at a pause and at the end.
+
+    ``histograms=True`` adds, per layer with a kernel, histograms of its weights and of the
+    gradients of the loss on a probe batch of test images, and the share of its ReLU units
+    that never fired (``histogram_panel``), a few times per epoch: a ``WeightProbe``
+    (``probe``) joins the trainer's callbacks when the dashboard is attached, or runs inside
+    the dashboard when it is fit's callback. Pass a ``WeightProbe`` instead of True to choose
+    its test images, its frequency or its batch size. Off by default: the probe's extra pass
+    costs time.
     """
 
     status = Unicode("waiting for training", help="what the status line says")
@@ -77,6 +87,7 @@ class TrainingDashboard(widgets.VBox, KerasInput):
         samples: int | None = None,
         update_interval: float = 0.3,
         max_points: int = 2000,
+        histograms: bool | WeightProbe = False,
         **kwargs: Any,
     ) -> None:
         if batch_size is not None and batch_size < 1:
@@ -91,7 +102,16 @@ class TrainingDashboard(widgets.VBox, KerasInput):
         self._last_event: TrainingEvent | None = None
         self.charts = TrainingCharts()
         self.controls = RunControls(self, on_pause=self._toggle_pause, on_stop=self.stop)
-        self.children = with_stylesheet([self.controls, self.charts])
+        parts: list[widgets.Widget] = [self.controls, self.charts]
+        self.probe: WeightProbe | None = None
+        self.histogram_panel: HistogramPanel | None = None
+        if histograms:
+            self.probe = histograms if isinstance(histograms, WeightProbe) else WeightProbe()
+            self.fit_probe = self.probe
+            self.probe.listeners.append(self._on_histograms)
+            self.histogram_panel = HistogramPanel()
+            parts.append(self.histogram_panel)
+        self.children = with_stylesheet(parts)
         self.add_class("mnist-widget")
         self.add_class("mnist-dashboard")
 
@@ -126,12 +146,29 @@ class TrainingDashboard(widgets.VBox, KerasInput):
         """Show ``trainer``'s runs: hear its events, draw its history, press its control.
 
         A dashboard also given as one of the trainer's ``callbacks`` leaves that list: it
-        listens instead of following a second account of the same fit.
+        listens instead of following a second account of the same fit. With histograms, its
+        ``probe`` joins that list, probing on the trainer's test images.
         """
         trainer.callbacks[:] = [c for c in trainer.callbacks if c is not self]
         self._follow(trainer.emitter)
         self._source = trainer.emitter
         self.plan(trainer.recipe.rate_schedule(trainer.epochs), trainer.epochs)
+        if self.probe is not None:
+            self._attach_probe(trainer)
+
+    def _attach_probe(self, trainer: Trainer) -> None:
+        probe = self.probe
+        if not probe.given_data:  # the trainer's test set, else its dataset's (loaded later)
+            if trainer.data is not None:
+                probe.set_test_images(*trainer.data[1])
+            else:
+                probe.use_dataset(trainer.dataset)
+        if not any(c is probe for c in trainer.callbacks):
+            trainer.callbacks.append(probe)
+        try:
+            self.histogram_panel.prepare(trainer.model)
+        except (AttributeError, ValueError):  # not built yet: the first probe lays it out
+            pass
 
     def plan(self, schedule: Schedule | None, epochs: int) -> None:
         """Draw the learning rate ``schedule`` plans for ``epochs`` epochs (None clears it).
@@ -249,6 +286,9 @@ class TrainingDashboard(widgets.VBox, KerasInput):
         if self._last_event is not None:
             self._push(self._last_event)
         self.charts.show_epochs(self.history)
+
+    def _on_histograms(self, event: HistogramEvent) -> None:
+        self.histogram_panel.show(event)
 
     def _on_train_end(self, event: TrainingEvent) -> None:
         self.running = False
