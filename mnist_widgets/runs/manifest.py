@@ -110,7 +110,7 @@ class RunManifest:
     def from_dict(cls, data: Any) -> RunManifest:
         """Read ``to_dict``'s output; RunError with a one-line reason when it is not one."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise RunError(f"not a run manifest (no \"format\": \"{FORMAT}\")")
+            raise RunError(f'not a run manifest (no "format": "{FORMAT}")')
         version = data.get("format_version")
         if not isinstance(version, int) or version < 1:
             raise RunError(f"bad format_version {version!r}")
