@@ -9,9 +9,11 @@ kernel, counted with any processes it started. Prints each notebook's peak and r
 running (the tour's knobs: ``LIMIT=None`` is all 60,000 training images). ``--explorer``
 appends a cell that opens a ``LayerExplorer`` on ``trainer.model`` (or ``model``), follows
 the ``gallery`` if there is one, shows a digit and selects a feature map (so the top-digit
-scores are computed), as a student would.
+scores are computed), as a student would. ``--cells`` also prints, per code cell, the RSS at
+its end and the peak while it ran (where the memory goes).
 
     .venv/bin/python bench/notebook_memory.py [NOTEBOOK ...] [--set NAME=VALUE] [--explorer]
+        [--cells]
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class RssSampler(threading.Thread):
         self.me = psutil.Process()
         self.interval = interval
         self.peak = 0
+        self.cell_peak = 0  # since the last ``start_cell``
+        self.last = 0
         self.samples = 0
         self._done = threading.Event()
 
@@ -70,8 +74,13 @@ class RssSampler(threading.Thread):
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, total)
+            self.cell_peak = max(self.cell_peak, total)
+            self.last = total
             self.samples += 1
             self._done.wait(self.interval)
+
+    def start_cell(self) -> None:
+        self.cell_peak = self.last
 
     def stop(self) -> None:
         self._done.set()
@@ -91,8 +100,18 @@ def apply_settings(nb, settings: dict[str, str]) -> None:
             raise SystemExit(f"no cell of the notebook sets {name}")
 
 
-def run(path: Path, settings: dict[str, str], explorer: bool, timeout: int) -> tuple[float, float]:
-    """(peak RSS in GiB, seconds) of one notebook run in a fresh kernel."""
+def first_line(source: str) -> str:
+    lines = [line for line in source.splitlines() if line.strip()]
+    return (lines[0] if lines else "")[:60]
+
+
+def run(
+    path: Path, settings: dict[str, str], explorer: bool, timeout: int, cells: bool = False
+) -> tuple[float, float]:
+    """(peak RSS in GiB, seconds) of one notebook run in a fresh kernel.
+
+    With ``cells``, prints each code cell's RSS at its end and its peak while it ran.
+    """
     import nbformat
     from nbclient import NotebookClient
 
@@ -107,6 +126,18 @@ def run(path: Path, settings: dict[str, str], explorer: bool, timeout: int) -> t
             nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": folder}}
         )
         sampler = RssSampler()
+        if cells:
+
+            def cell_done(cell, cell_index, **_) -> None:
+                time.sleep(sampler.interval)  # one more sample after the reply
+                print(
+                    f"  cell {cell_index:>3}: end {sampler.last / 2**30:5.2f} GiB, "
+                    f"peak {sampler.cell_peak / 2**30:5.2f} GiB  {first_line(cell.source)}",
+                    flush=True,
+                )
+
+            client.on_cell_execute = lambda **_: sampler.start_cell()
+            client.on_cell_executed = cell_done
         sampler.start()
         start = time.perf_counter()
         try:
@@ -122,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: the tour, assignments")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--explorer", action="store_true", help="append a LayerExplorer cell")
+    parser.add_argument("--cells", action="store_true", help="per cell: RSS at end, peak")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     args = parser.parse_args(argv)
     settings = dict(item.split("=", 1) for item in args.set)
@@ -130,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'notebook':<55} {'peak RSS':>10} {'time':>8}  load average after")
     for path in args.notebooks or default_notebooks():
         path = path.resolve()
-        peak, seconds = run(path, settings, args.explorer, args.timeout)
+        peak, seconds = run(path, settings, args.explorer, args.timeout, args.cells)
         name = path.relative_to(REPO) if path.is_relative_to(REPO) else path
         print(f"{str(name):<55} {peak:>7.2f} GiB {seconds:>7.0f}s  {load_average()}", flush=True)
     return 0
