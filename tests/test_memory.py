@@ -71,3 +71,193 @@ def test_pixels_tensor_equals_scale_images(small_mnist):
     np.testing.assert_array_equal(tensor.numpy(), scale_images(x[:100], (28, 28, 1)))
     floats = pixels_tensor(x[:3] / 255.0, (784,))
     np.testing.assert_allclose(floats.numpy(), scale_images(x[:3], (784,)), rtol=1e-6)
+
+
+# -- widgets: shared pixels, release, close, a re-run cell's replacement ----------------------
+
+
+def untrained_classifier():
+    """An untrained softmax classifier: predictions are all the gallery needs."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((784,)), keras.layers.Dense(10, activation="softmax")])
+
+
+@pytest.fixture
+def tiny_model():
+    return untrained_classifier()
+
+
+@pytest.fixture
+def test_digits(mnist):
+    x_test, y_test = mnist[1]
+    return x_test[:200], y_test[:200]
+
+
+@pytest.fixture
+def cell(monkeypatch):
+    """Pretend to run notebook cells: ``cell.run("a")`` makes the next widgets in a new run of
+    cell "a"."""
+    from mnist_widgets.widgets import lifetime
+
+    class Cells:
+        runs = 0
+
+        def run(self, cell_id: str) -> None:
+            self.runs += 1
+            where = (cell_id, f"run-{self.runs}")
+            monkeypatch.setattr(lifetime, "running_cell", lambda: where)
+
+    monkeypatch.setattr(lifetime, "_made", {})
+    return Cells()
+
+
+def test_the_gallery_shares_the_test_pixels(tiny_model, mnist):
+    from mnist_widgets.widgets.gallery import PredictionGallery
+
+    x_test = mnist[1][0]
+    gallery = PredictionGallery(tiny_model, mnist, draw=False)
+    try:
+        assert gallery.predictions.images.dtype == np.uint8
+        assert np.shares_memory(gallery.predictions.images, x_test)
+        assert gallery.predictions.probabilities.nbytes == len(x_test) * 10 * 4
+    finally:
+        gallery.close()
+
+
+def test_a_released_gallery_drops_model_and_predictions(test_digits):
+    import gc
+    import weakref
+
+    from mnist_widgets.errors import DataError
+    from mnist_widgets.widgets.gallery import PredictionGallery
+
+    tiny_model = untrained_classifier()
+    gallery = PredictionGallery(tiny_model, test_digits)
+    gallery.selected_index = 3  # attributions computed
+    held = [weakref.ref(a) for a in (gallery.predictions, gallery.predictions.probabilities)]
+    held.append(weakref.ref(gallery.saliency.attribution))
+    model = weakref.ref(tiny_model)
+    del tiny_model
+    gallery.release()
+    gc.collect()
+    assert gallery.released and [ref() for ref in held] == [None, None, None]
+    assert model() is None  # nothing in the gallery (pad, saliency) holds the model
+    with pytest.raises(DataError, match="released"):
+        gallery.render_page()
+    assert gallery.next_button.disabled and gallery.comm is not None  # still shown
+    gallery.close()
+
+
+def test_closing_a_gallery_closes_its_parts_not_the_stylesheet(tiny_model, test_digits):
+    from mnist_widgets.widgets.gallery import PredictionGallery
+    from mnist_widgets.widgets.styles import stylesheet
+
+    gallery = PredictionGallery(tiny_model, test_digits)
+    parts = [gallery.sprite, gallery.heatmap, gallery.confusion_figure, gallery.pad.canvas]
+    parts += [gallery.sprite_clicks, gallery.saliency.image, gallery.tabs]
+    assert all(part.comm is not None for part in parts)
+    gallery.close()
+    assert gallery.comm is None and all(part.comm is None for part in parts)
+    assert gallery.released and stylesheet().comm is not None
+
+
+def test_a_rerun_cell_replaces_its_gallery(cell, tiny_model, test_digits):
+    from mnist_widgets.widgets.gallery import PredictionGallery
+
+    cell.run("a")
+    first = PredictionGallery(tiny_model, test_digits, draw=False)
+    twin = PredictionGallery(tiny_model, test_digits, draw=False)  # same run: both stay
+    cell.run("b")
+    other = PredictionGallery(tiny_model, test_digits, draw=False)
+    assert not (first.released or twin.released or other.released)
+    cell.run("a")  # cell "a" again
+    newer = PredictionGallery(tiny_model, test_digits, draw=False)
+    assert first.released and twin.released and first.comm is None and twin.comm is None
+    assert not newer.released and not other.released and other.comm is not None
+    for gallery in (newer, other):
+        gallery.close()
+
+
+def untrained_cnn():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def test_a_closed_explorer_lets_the_model_go(test_digits):
+    import gc
+    import weakref
+
+    from mnist_widgets.widgets.explorer import LayerExplorer
+    from mnist_widgets.widgets.gallery import PredictionGallery
+
+    model = untrained_cnn()
+    gallery = PredictionGallery(model, test_digits)
+    explorer = LayerExplorer(model, test_digits)
+    explorer.follow(gallery)
+    gallery.selected_index = 5  # the explorer shows it, the gallery computes attributions
+    explorer.select(0, 2)  # top-digit scores computed
+    assert explorer.digit_index == 5 and explorer.scores.nbytes > 0
+    gone = weakref.ref(model)
+    del model
+    explorer.close()
+    gallery.close()
+    gc.collect()
+    assert gone() is None  # no cache keyed by the model keeps it
+
+
+def test_a_rerun_cell_replaces_its_explorer_only(cell, test_digits):
+    from mnist_widgets.widgets.explorer import LayerExplorer
+    from mnist_widgets.widgets.gallery import PredictionGallery
+
+    model = untrained_cnn()
+    cell.run("a")
+    explorer = LayerExplorer(model, test_digits)
+    gallery = PredictionGallery(model, test_digits, draw=False)
+    explorer.follow(gallery)
+    explorer.show(0)
+    explorer.select(0, 1)
+    assert explorer.scores.nbytes == len(test_digits[0]) * 4 * 4  # 4 channels, float32
+    cell.run("a")
+    newer = LayerExplorer(model, test_digits)
+    assert explorer.comm is None and explorer.model is None and explorer.activations is None
+    assert explorer.scores.nbytes == 0 and explorer.scores.outputs is None
+    assert not explorer._followed
+    assert not gallery.released  # another class: not replaced by an explorer
+    newer.close()
+    gallery.close()
+
+
+def test_running_cell_reads_the_execute_request(monkeypatch):
+    import IPython
+
+    from mnist_widgets.widgets.lifetime import running_cell
+
+    parent = {
+        "header": {"msg_type": "execute_request", "msg_id": "m1"},
+        "metadata": {"cellId": "c9"},
+    }
+
+    class Kernel:
+        def get_parent(self, channel=None):
+            return parent
+
+    class Shell:
+        kernel = Kernel()
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    assert running_cell() == ("c9", "m1")
+    parent["metadata"] = {}  # a front end that sends no cell id: nothing is replaced
+    assert running_cell() is None
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    assert running_cell() is None
