@@ -261,3 +261,42 @@ def test_running_cell_reads_the_execute_request(monkeypatch):
     assert running_cell() is None
     monkeypatch.setattr(IPython, "get_ipython", lambda: None)
     assert running_cell() is None
+
+
+FREED_TENSOR = """
+import gc, os, sys
+import psutil
+if sys.argv[1] == "kit":
+    import mnist_widgets  # noqa: F401
+import tensorflow as tf
+
+process = psutil.Process()
+tf.zeros((4,)).numpy()  # TensorFlow's first allocations
+before = process.memory_info().rss
+tensor = tf.cast(tf.ones((60000, 784), tf.uint8), tf.float32)  # 188 MB made by TensorFlow
+held = process.memory_info().rss
+del tensor
+gc.collect()
+left = process.memory_info().rss - before
+print(os.environ.get("TF_ONEDNN_USE_SYSTEM_ALLOCATOR"), held - before, left)
+"""
+
+
+def test_importing_the_kit_lets_tensorflow_give_freed_memory_back():
+    import os
+    import subprocess
+    import sys
+
+    def run(which: str) -> tuple[str, int, int]:
+        out = subprocess.run(
+            [sys.executable, "-c", FREED_TENSOR, which],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("TF_ONEDNN")},
+        ).stdout.split()
+        return out[0], int(out[1]), int(out[2])
+
+    setting, held, left = run("kit")
+    assert setting == "1" and held > 150e6  # the tensor was resident
+    assert left < 30e6  # and its memory went back to the system
