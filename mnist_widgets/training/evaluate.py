@@ -31,7 +31,7 @@ def as_probabilities(outputs: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def predict_probabilities(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 250) -> np.ndarray:
     """Class probabilities (N, 10) for uint8 (0-255) or float ([0, 1]) images of 28x28 pixels.
 
     Images are reshaped to the model's own input shape and go through ``predict_on_batch``
@@ -50,14 +50,16 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = 1000) -> 
 
 
 def accuracy_and_loss(
-    model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000
+    model, images: np.ndarray, labels: np.ndarray, batch_size: int = 250
 ) -> tuple[float, float]:
     """``(accuracy, loss)`` of ``model`` on ``images`` (uint8, or floats in [0, 1]) and their
     labels: the share classified right and the mean cross-entropy of the true class (without
     label smoothing, so recipes compare), computed here with the model in inference mode.
 
     The model is called directly, batch by batch: under a distribution strategy every worker
-    holds the same weights after a synchronous ``fit``, and scores the whole set alone.
+    holds the same weights after a synchronous ``fit``, and scores the whole set alone. A direct
+    (eager) call keeps every layer's output of its batch until it returns, so batches are
+    kept small.
     """
     import keras
 
@@ -116,7 +118,7 @@ class Predictions:
     probabilities: np.ndarray  # float32 (N, 10)
 
     @classmethod
-    def of(cls, model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000):
+    def of(cls, model, images: np.ndarray, labels: np.ndarray, batch_size: int = 250):
         """Run ``model`` once over all ``images`` (in batches of ``batch_size``)."""
         images, labels = check_digits(images, labels)
         return cls(images, labels, predict_probabilities(model, images, batch_size))

@@ -107,7 +107,7 @@ class PredictionGallery(widgets.VBox):
         columns: int = 10,
         fonts: int | None = None,
         draw: bool = True,
-        batch_size: int = 1000,
+        batch_size: int = 250,
         **kwargs,
     ) -> None:
         if page_size < 1 or columns < 1:
