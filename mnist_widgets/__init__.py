@@ -9,6 +9,11 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's oneDNN builds keep freed CPU memory in a pool of their own for good; with the
+# system allocator it goes back to the system (a notebook kernel shrinks again after
+# training). Read at TensorFlow's first large allocation, so it works after `import
+# tensorflow` too; set the variable to 0 beforehand to keep the pool.
+os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 
 __version__ = "0.1.0"
 

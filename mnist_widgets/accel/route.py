@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.augment import shift_images
-from ..data.pipeline import scale_images
+from ..data.pipeline import pixels_tensor, scale_images
 from ..errors import TrainingError
 from ..models.build import make_loss, make_optimizer
 from ..models.recipe import TrainingRecipe
@@ -111,7 +111,7 @@ class FastRoute:
 
         if len(images) < 1:
             raise TrainingError("no training images")
-        x = tf.constant(scale_images(images, (28, 28, 1)))
+        x = pixels_tensor(images, (28, 28, 1))  # one float32 copy, made by TensorFlow
         y = tf.constant(np.asarray(labels, dtype=np.int64))
         samples = len(images)
         size, steps, group = self.plan(samples, batch_size)

@@ -53,13 +53,18 @@ class Attribution:
 
 
 def _gradient_function(model):
-    """A compiled (images, one-hot targets) -> (outputs, gradients of the targeted outputs)."""
+    """A compiled (images, one-hot targets) -> (outputs, gradients of the targeted outputs).
+
+    Kept per model while the model lives: the function holds the model only weakly (a value
+    of a ``WeakKeyDictionary`` that held its key would keep it alive for good).
+    """
     found = _gradients.get(model)
     if found is not None:
         return found
     import tensorflow as tf
 
     shape = input_shape_of(model)
+    model_ref = weakref.ref(model)
 
     @tf.function(
         input_signature=[
@@ -70,7 +75,7 @@ def _gradient_function(model):
     def gradients(x, onehot):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            outputs = model(x, training=False)
+            outputs = model_ref()(x, training=False)
             chosen = tf.reduce_sum(outputs * onehot, axis=1)
         return outputs, tape.gradient(chosen, x)
 

@@ -85,6 +85,12 @@ class ChannelScores:
         """Drop the scores (they are computed again when next asked for)."""
         self._scores = None
 
+    def close(self) -> None:
+        """Drop the scores, the layer outputs (and so the model's layers) and the images, for
+        good: nothing can be computed any more."""
+        self._scores = None
+        self.outputs = self.images = None
+
     @property
     def nbytes(self) -> int:
         return 0 if self._scores is None else sum(s.nbytes for s in self._scores.values())

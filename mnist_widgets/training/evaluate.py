@@ -31,32 +31,35 @@ def as_probabilities(outputs: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def predict_probabilities(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 250) -> np.ndarray:
     """Class probabilities (N, 10) for uint8 (0-255) or float ([0, 1]) images of 28x28 pixels.
 
-    Images are reshaped to the model's own input shape. Up to ``batch_size`` images go
-    through ``predict_on_batch`` (fast for one drawn digit); more go through ``model.predict``.
+    Images are reshaped to the model's own input shape and go through ``predict_on_batch``
+    ``batch_size`` at a time, each batch scaled to float32 on its own (no float copy of the
+    whole set).
     """
     images = np.asarray(images)
     if images.ndim < 2 or int(np.prod(images.shape[1:])) != 28 * 28:
         raise DataError(f"expected 28x28 digits, got an array of shape {images.shape}")
-    x = scale_images(images, input_shape(model))
-    if len(x) <= batch_size:
-        outputs = model.predict_on_batch(x)
-    else:
-        outputs = model.predict(x, batch_size=batch_size, verbose=0)
-    return as_probabilities(np.asarray(outputs))
+    shape = input_shape(model)
+    outputs = [
+        np.asarray(model.predict_on_batch(scale_images(images[start : start + batch_size], shape)))
+        for start in range(0, len(images), batch_size)
+    ]
+    return as_probabilities(np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES)))
 
 
 def accuracy_and_loss(
-    model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000
+    model, images: np.ndarray, labels: np.ndarray, batch_size: int = 250
 ) -> tuple[float, float]:
     """``(accuracy, loss)`` of ``model`` on ``images`` (uint8, or floats in [0, 1]) and their
     labels: the share classified right and the mean cross-entropy of the true class (without
     label smoothing, so recipes compare), computed here with the model in inference mode.
 
     The model is called directly, batch by batch: under a distribution strategy every worker
-    holds the same weights after a synchronous ``fit``, and scores the whole set alone.
+    holds the same weights after a synchronous ``fit``, and scores the whole set alone. A direct
+    (eager) call keeps every layer's output of its batch until it returns, so batches are
+    kept small.
     """
     import keras
 
@@ -115,7 +118,7 @@ class Predictions:
     probabilities: np.ndarray  # float32 (N, 10)
 
     @classmethod
-    def of(cls, model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000):
+    def of(cls, model, images: np.ndarray, labels: np.ndarray, batch_size: int = 250):
         """Run ``model`` once over all ``images`` (in batches of ``batch_size``)."""
         images, labels = check_digits(images, labels)
         return cls(images, labels, predict_probabilities(model, images, batch_size))
@@ -167,7 +170,10 @@ class Predictions:
 
 
 def check_digits(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate labelled digits -> (uint8 (N, 28, 28), int64 (N,)); DataError otherwise."""
+    """Validate labelled digits -> (uint8 (N, 28, 28), int64 (N,)); DataError otherwise.
+
+    uint8 images come back as a view of the same memory (the gallery holds no copy).
+    """
     images, labels = np.asarray(images), np.asarray(labels)
     if images.ndim < 2 or int(np.prod(images.shape[1:])) != 28 * 28:
         raise DataError(f"expected 28x28 digits, got images of shape {images.shape}")
@@ -177,4 +183,4 @@ def check_digits(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
         raise DataError("labels must be classes 0-9")
     if not np.issubdtype(images.dtype, np.integer):  # floats in [0, 1] -> uint8
         images = np.round(np.clip(images, 0.0, 1.0) * 255)
-    return images.reshape(-1, 28, 28).astype(np.uint8), labels.astype(np.int64)
+    return images.reshape(-1, 28, 28).astype(np.uint8, copy=False), labels.astype(np.int64)

@@ -176,7 +176,7 @@ class DrawingPad(widgets.VBox):
         probabilities (all zero for a blank picture, which is not predicted).
         """
         digit = to_mnist(np.asarray(picture))
-        if digit.max() <= 0:
+        if digit.max() <= 0 or self.model is None:  # blank, or the pad was released
             probabilities = np.zeros(NUM_CLASSES, dtype=np.float32)
         else:
             probabilities = predict_probabilities(self.model, digit[None])[0]

@@ -20,6 +20,7 @@ from ..data.fonts import font_digits
 from ..errors import DataError
 from ..inspection import as_digit
 from ..training.evaluate import CORRECT_CHOICES, NUM_CLASSES, Predictions, check_filters
+from .lifetime import close_parts, replace_earlier
 from .saliency import SaliencyView
 from .sprites import SpriteLayout, layout_for, render_sprite
 from .styles import with_stylesheet
@@ -78,6 +79,9 @@ class PredictionGallery(widgets.VBox):
     "wrong"), ``selected_cell`` ((true, predicted) or None: the same as setting both class
     filters), ``shown_indices`` (indices into the test set on this page), ``matching``
     (how many digits pass the filters) and ``accuracy``.
+
+    The gallery holds the model and its predictions until ``release()`` or ``close()``, or
+    until a re-run of the cell that made it makes a new gallery.
     """
 
     page = traitlets.Int(0)
@@ -103,7 +107,7 @@ class PredictionGallery(widgets.VBox):
         columns: int = 10,
         fonts: int | None = None,
         draw: bool = True,
-        batch_size: int = 1000,
+        batch_size: int = 250,
         **kwargs,
     ) -> None:
         if page_size < 1 or columns < 1:
@@ -139,10 +143,48 @@ class PredictionGallery(widgets.VBox):
         self.add_class("mnist-widget")
         self._ready = True
         self._refresh()
+        replace_earlier(self)
 
     # -- public ---------------------------------------------------------------------------
+    @property
+    def released(self) -> bool:
+        """True once ``release()`` or ``close()`` dropped the model and the predictions."""
+        return self.predictions is None
+
+    def release(self) -> None:
+        """Drop the model, the predictions and the attributions; the page shown stays as a
+        picture and the controls stop (make a new gallery to browse again)."""
+        if self.released:
+            return
+        self._ready = False
+        self.predictions = self.fonts = self.model = None
+        self._filtered = np.zeros(0, np.intp)
+        self.saliency.model = None
+        self.saliency.clear()
+        if self.pad is not None:
+            self.pad.model = None
+        for control in (
+            self.true_dropdown,
+            self.pred_dropdown,
+            self.correct_buttons,
+            self.reset_button,
+            self.prev_button,
+            self.next_button,
+            self.page_slider,
+        ):
+            control.disabled = True
+        self.status.value = "<i>released: run the cell again to browse the digits</i>"
+
+    def close(self) -> None:
+        """``release()``, then close every widget of the gallery."""
+        self.release()
+        self.sprite_clicks.close()
+        close_parts(self)
+        super().close()
+
     def update_predictions(self) -> None:
         """Predict every digit again (after more training); the filters and page stay."""
+        self._check_live()
         p, f = self.predictions, self.fonts
         self.predictions = Predictions.of(self.model, p.images, p.labels, self.batch_size)
         self.fonts = Predictions.of(self.model, f.images, f.labels)
@@ -189,10 +231,15 @@ class PredictionGallery(widgets.VBox):
 
     def render_page(self, page: int | None = None) -> bytes:
         """PNG bytes of one page of the current selection (the current page by default)."""
+        self._check_live()
         idx = self.page_indices(self.page if page is None else page)
         p = self.predictions
         layout = layout_for(len(idx), self.columns)
         return render_sprite(p.images[idx], p.predicted[idx], p.correct[idx], layout)
+
+    def _check_live(self) -> None:
+        if self.released:
+            raise DataError("this gallery was released: make a new PredictionGallery")
 
     # -- validation -----------------------------------------------------------------------
     @traitlets.validate("filter_true", "filter_pred")
@@ -217,6 +264,8 @@ class PredictionGallery(widgets.VBox):
     @traitlets.validate("selected_index")
     def _valid_index(self, proposal):
         index = proposal["value"]
+        if index is not None and self.released:
+            self._check_live()
         if index is not None and not 0 <= index < len(self.predictions):
             raise DataError(f"selected_index must be 0-{len(self.predictions) - 1} or None")
         return index
@@ -283,7 +332,7 @@ class PredictionGallery(widgets.VBox):
     @traitlets.observe("selected_index")
     def _digit_selected(self, change) -> None:
         index = change["new"]
-        if index is None:
+        if index is None or self.released:
             self.saliency.clear()
             return
         p = self.predictions

@@ -10,6 +10,7 @@ from ...errors import DataError
 from ...inspection import ChannelScores, LayerOutputs, as_digit, kernels_of
 from ...inspection.layers import MAPS
 from ..gallery import labelled_digits
+from ..lifetime import close_parts, replace_earlier
 from ..sprites import digit_png
 from ..styles import with_stylesheet
 from .bars import UnitBars
@@ -27,7 +28,9 @@ class LayerExplorer(widgets.VBox):
 
     Traits: ``digit_index`` (the test index shown, None for a picture), ``prediction`` (the
     most likely class) and ``selected`` ((layer name, channel) or None). ``activations``
-    holds the shown outputs, one array per entry of ``layers``.
+    holds the shown outputs, one array per entry of ``layers``. ``release()`` drops the
+    arrays computed so far; ``close()``, or a re-run of the cell that made the explorer
+    making a new one, also drops the model and closes the widgets.
 
     Example:
         explorer = LayerExplorer(model, data)
@@ -79,6 +82,7 @@ class LayerExplorer(widgets.VBox):
         super().__init__(with_stylesheet([top, body]), **kwargs)
         self.add_class("mnist-widget")
         self.add_class("mnist-explorer")
+        replace_earlier(self)
 
     # -- public ---------------------------------------------------------------------------
     def show(self, digit) -> np.ndarray:
@@ -143,15 +147,16 @@ class LayerExplorer(widgets.VBox):
         self.detail.clear()
 
     def close(self) -> None:
-        """Stop following, drop the arrays and close every widget of the explorer."""
+        """Stop following, drop the arrays and the model, close every widget of the explorer."""
         self.unfollow()
         self.release()
         for view in self.views:
-            for part in (*view.children, getattr(view, "clicks", None), view):
-                if part is not None:
-                    part.close()
-        for part in (self.index_box, self.show_button, self.preview, self.caption, self.detail):
-            part.close()
+            clicks = getattr(view, "clicks", None)
+            if clicks is not None:
+                clicks.close()
+        close_parts(self)
+        self.scores.close()
+        self.model = self.outputs = None
         super().close()
 
     # -- reacting -------------------------------------------------------------------------
