@@ -507,7 +507,7 @@ def test_each_attacker_scores_no_more_than_the_honest_weak_student(course):
 
 @slow
 def test_the_honest_students_are_measured_by_an_untouched_grader(course):
-    from mnist_widgets.grading.sealed import measure_sealed
+    from mnist_widgets.grading.measure import measure_sealed
 
     for student in ("weak", "solution"):
         model = course["root"] / "autograded" / student / ASSIGNMENT / "model.keras"

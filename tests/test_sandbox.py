@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 from mnist_widgets.errors import GradingError
-from mnist_widgets.grading import sandbox, sealed
+from mnist_widgets.grading import measure, sandbox, sealed
 from mnist_widgets.grading.sandbox import MiB, Mount, SandboxSettings, run_sealed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -221,7 +221,7 @@ def test_copy_out_takes_regular_files_only_and_caps_their_size(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["model.keras"]
     assert len(log) == 3  # big, link and fifo refused, each said
     with pytest.raises(OSError):
-        sealed.read_regular_file(home / "link.keras", 10**6)
+        measure.read_regular_file(home / "link.keras", 10**6)
 
 
 def _trusted_notebook():
@@ -365,10 +365,10 @@ def test_autograde_stops_in_one_line_where_no_sandbox_starts(monkeypatch, tmp_pa
 @needs_sandbox
 def test_measure_sealed_refuses_a_missing_or_linked_model(tmp_path):
     with pytest.raises(GradingError, match="run the cell that saves your model first"):
-        sealed.measure_sealed(tmp_path / "model.keras")
+        measure.measure_sealed(tmp_path / "model.keras")
     (tmp_path / "model.keras").symlink_to("/etc/passwd")
     with pytest.raises(GradingError, match="cannot be read"):
-        sealed.measure_sealed(tmp_path / "model.keras")
+        measure.measure_sealed(tmp_path / "model.keras")
 
 
 def test_the_executor_shows_a_timeout_as_nbgrader_does():
