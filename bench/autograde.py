@@ -21,18 +21,22 @@ Dask workers (see ``autograde_class.py``).
 and every measurement sealed) and one with nbgrader's plain ``Execute`` and unsealed
 measurement, each grading the same reference submission N times, interleaved (the order
 alternates every round), with ``--force``. It prints the medians, their difference and the
-load average at each run.
+load average at each run, and, where this process may make a cgroup (root), the CPU
+seconds of each run: every process it started, sandboxed ones included (``CpuMeter``),
+which a busy machine moves far less than the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from _common import REPO, load_average, machine
@@ -51,13 +55,68 @@ c.ReplayTestsInFreshProcess.sealed_measurement = False
 """
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
 class NbgraderFailed(Exception):
     """An nbgrader command exited with an error; the message is its last error line."""
 
 
-def nbgrader(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+class CpuMeter:
+    """CPU seconds (user + system) of one command and every process it starts.
+
+    The command enters a cgroup of its own before it runs (cgroup v2, or v1's ``cpuacct``);
+    the sandbox moves its processes into memory and process-count cgroups only, so they
+    stay counted. ``seconds`` is None where no cgroup can be made (not root).
+    """
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        self.seconds: float | None = None
+
+    def _own(self, controller: str) -> str:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controller in controllers.split(","):
+                return path
+        raise OSError(f"no {controller or 'unified'} cgroup")
+
+    def __enter__(self) -> CpuMeter:
+        name = f"mnist-widgets-bench-{uuid.uuid4().hex[:8]}"
+        unified = (CGROUP_ROOT / "cgroup.controllers").exists()
+        base = CGROUP_ROOT if unified else CGROUP_ROOT / "cpuacct"
+        with contextlib.suppress(OSError):
+            folder = base / self._own("" if unified else "cpuacct").lstrip("/") / name
+            folder.mkdir()
+            self.folder = folder
+        return self
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """``argv`` started inside the cgroup (a shell joins it, then execs ``argv``)."""
+        if self.folder is None:
+            return argv
+        join = 'echo $$ > "$0" && exec "$@"'
+        return ["sh", "-c", join, str(self.folder / "cgroup.procs"), *argv]
+
+    def __exit__(self, *exc) -> None:
+        if self.folder is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if (self.folder / "cpu.stat").exists():
+                usage = (self.folder / "cpu.stat").read_text().split()
+                self.seconds = int(usage[usage.index("usage_usec") + 1]) / 1e6
+            else:
+                self.seconds = int((self.folder / "cpuacct.usage").read_text()) / 1e9
+        with contextlib.suppress(OSError):
+            self.folder.rmdir()
+
+
+def nbgrader(
+    *args: str, cwd: Path, env: dict[str, str], meter: CpuMeter | None = None
+) -> subprocess.CompletedProcess:
+    argv = [str(VENV_BIN / "nbgrader"), *args]
     done = subprocess.run(
-        [str(VENV_BIN / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True
+        meter.wrap(argv) if meter else argv, cwd=cwd, env=env, capture_output=True, text=True
     )
     if done.returncode != 0:
         lines = [x.strip() for x in (done.stdout + done.stderr).splitlines() if "Error" in x]
@@ -121,6 +180,7 @@ def compare(
 
     print(f"# autograde with and without the sandbox: {assignment}\n{machine()}", flush=True)
     times: dict[str, list[float]] = {SEALED: [], UNSEALED: []}
+    cpu: dict[str, list[float]] = {SEALED: [], UNSEALED: []}
     scores: dict[str, set[tuple[float, float]]] = {SEALED: set(), UNSEALED: set()}
     loads: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mnist-widgets-compare-") as tmp:
@@ -134,40 +194,53 @@ def compare(
             order = [SEALED, UNSEALED] if round_ % 2 == 0 else [UNSEALED, SEALED]
             for mode in order:
                 start = time.perf_counter()
-                nbgrader(
-                    "autograde",
-                    assignment,
-                    "--student",
-                    STUDENT,
-                    "--force",
-                    cwd=roots[mode],
-                    env=env,
-                )
+                with CpuMeter() as meter:
+                    nbgrader(
+                        "autograde",
+                        assignment,
+                        "--student",
+                        STUDENT,
+                        "--force",
+                        cwd=roots[mode],
+                        env=env,
+                        meter=meter,
+                    )
                 seconds = time.perf_counter() - start
                 times[mode].append(seconds)
+                if meter.seconds is not None:
+                    cpu[mode].append(meter.seconds)
                 scores[mode].add(score(roots[mode], assignment))
                 loads.append(load_average())
-                print(f"  round {round_ + 1} {mode}: {seconds:.1f} s, load {loads[-1]}", flush=True)
+                used = f", CPU {meter.seconds:.1f} s" if meter.seconds is not None else ""
+                print(
+                    f"  round {round_ + 1} {mode}: {seconds:.1f} s{used}, load {loads[-1]}",
+                    flush=True,
+                )
     cost = median(times[SEALED]) - median(times[UNSEALED])
     lines = [
         f"# autograde of one submission of {assignment}, with and without the sandbox",
         "",
         machine(),
         "",
-        "| mode | runs | median | min | max | score |",
-        "|---|---|---|---|---|---|",
+        "| mode | runs | median | min | max | median CPU | score |",
+        "|---|---|---|---|---|---|---|",
     ]
     for mode in (SEALED, UNSEALED):
         got = ", ".join(f"{a:g}/{b:g}" for a, b in sorted(scores[mode]))
         t = times[mode]
+        used = f"{median(cpu[mode]):.1f} s" if cpu[mode] else "n/a"
         lines.append(
-            f"| {mode} | {len(t)} | {median(t):.1f} s | {min(t):.1f} s | {max(t):.1f} s | {got} |"
+            f"| {mode} | {len(t)} | {median(t):.1f} s | {min(t):.1f} s | {max(t):.1f} s "
+            f"| {used} | {got} |"
         )
     lines += [
         "",
         f"the sandbox adds {cost:+.1f} s to the median (target: at most 3 s)",
         f"load average (1, 5, 15 min) after each run: {'; '.join(loads)}",
     ]
+    if cpu[SEALED] and cpu[UNSEALED]:
+        extra_cpu = median(cpu[SEALED]) - median(cpu[UNSEALED])
+        lines.insert(-1, f"and {extra_cpu:+.1f} s to the median CPU time (every process of a run)")
     report = "\n".join(lines)
     print("\n" + report)
     if out is not None:

@@ -5,7 +5,10 @@ fetch it, fill it in and submit (the reference solution, a weak but honest model
 that patches its kernel and edits the tests, a notebook that crashes and never ends, and
 attackers that each try one thing against the grader from a solution cell); then collect,
 autograde (every notebook sealed in the sandbox), generate feedback and export, and read
-the gradebook.
+the gradebook. The two honest students are graded by plain ``nbgrader autograde`` (the
+formgrader's Autograde button runs the same converter); everyone else by ``mnist-widgets
+grade --jobs 2``, which runs the same sealed chain (``tests/test_grade.py`` shows both ways
+give the same grades).
 
 It also checks the Jupyter side: the server configuration the package installs, and that
 nbgrader's server and lab extensions are enabled and OK in this JupyterLab.
@@ -46,8 +49,10 @@ NBGRADER_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.course_list",
     "nbgrader.server_extensions.validate_assignment",
 )
-# The end-to-end tests take about 2 minutes on an idle 2-core machine, 3 to 4 under load:
-# nbgrader starts 12 times and grades four notebooks, each training and measuring a model.
+# Graded by `nbgrader autograde` itself (their model.keras stays in autograded/, where the
+# test measures it again); the others by `mnist-widgets grade --jobs 2`.
+PLAIN_AUTOGRADE = ("solution", "weak")
+SUBMITTERS = PLAIN_AUTOGRADE  # through the exchange; the others are put where collect puts
 slow = pytest.mark.slow
 
 WEAK_TRAIN = """
@@ -358,35 +363,37 @@ def course(tmp_path_factory):
                 grade_id: code.replace(f"{{{key}}}", str(value)) for grade_id, code in cells.items()
             }
         submissions[student] = ({**solutions, **cells}, ())
-    # One student fetches the release; the others work on copies of it (a fetch each
-    # would only add nbgrader's start-up time). Each submits under its own id.
+    # One student fetches the release; the others work on copies of it. Two submit through
+    # the exchange; the rest go straight where collect puts submissions (a fetch or a
+    # submit each would only add nbgrader's start-up time).
     first = tmp / "students" / "first"
     first.mkdir(parents=True)
     student_config = f"c = get_config()\nc.CourseDirectory.course_id = {COURSE!r}" + exchange_config
     (first / "nbgrader_config.py").write_text(student_config)
     _nbgrader("fetch_assignment", ASSIGNMENT, cwd=first, env=env)
     released = nbformat.read(first / ASSIGNMENT / f"{NOTEBOOK}.ipynb", 4)
-    for student, (sources, deleted) in submissions.items():
-        if student in attacks:
-            continue
+    for student in SUBMITTERS:
         home = tmp / "students" / student
         shutil.copytree(first, home)
-        _fill(home / ASSIGNMENT / f"{NOTEBOOK}.ipynb", sources, deleted)
+        _fill(home / ASSIGNMENT / f"{NOTEBOOK}.ipynb", *submissions[student])
         _nbgrader("submit", ASSIGNMENT, "--student", student, cwd=home, env=env)
-
     _nbgrader("collect", ASSIGNMENT, cwd=root, env=env)
-    # The attackers' notebooks go straight where collect puts submissions (saves an
-    # nbgrader start per attacker; the exchange is exercised by the students above).
     stamp = (root / "submitted" / "weak" / ASSIGNMENT / "timestamp.txt").read_text()
-    for student in attacks:
+    for student in submissions:
+        if student in SUBMITTERS:
+            continue
         folder = root / "submitted" / student / ASSIGNMENT
         shutil.copytree(first / ASSIGNMENT, folder)
         (folder / "timestamp.txt").write_text(stamp)
         _fill(folder / f"{NOTEBOOK}.ipynb", *submissions[student])
+    others = [student for student in submissions if student not in PLAIN_AUTOGRADE]
     before = _world()
     try:
-        # 13 notebooks: about 4 minutes on an idle 2-core machine, far more on a busy one
-        autograde = _nbgrader("autograde", ASSIGNMENT, cwd=root, env=env, timeout=3600)
+        exclude = "--CourseDirectory.student_id_exclude=" + ",".join(others)
+        autograde = _nbgrader("autograde", ASSIGNMENT, exclude, cwd=root, env=env, timeout=1800)
+        grade_args = [str(VENV_BIN / "mnist-widgets"), "grade", ASSIGNMENT, "--jobs", "2"]
+        grade_args += [f"--student={student}" for student in others] + ["--verbose"]
+        grade = _run(grade_args, root, env, timeout=3600)
     finally:
         listener.close()
     after = _world()
@@ -398,7 +405,8 @@ def course(tmp_path_factory):
         "students": list(submissions),
         "attackers": list(attacks),
         "released": released,
-        "log": autograde.stdout + autograde.stderr,
+        "log": autograde.stdout + autograde.stderr + grade.stdout + grade.stderr,
+        "plain_log": autograde.stdout + autograde.stderr,
         "world": (before, after),
         "connections": listener.connections,
         "lingering": lingering,
@@ -429,6 +437,15 @@ def test_release_hides_solutions_and_hidden_tests(course):
     assert "SGD(learning_rate" not in text and "BEGIN HIDDEN TESTS" not in text
     assert "require_accuracy" not in text  # the thresholds live in the hidden part
     assert "saved_model(" in text  # the visible part lets students measure themselves
+
+
+@slow
+def test_every_notebook_ran_sealed_both_ways(course):
+    assert course["plain_log"].count("sealed run:") == len(PLAIN_AUTOGRADE)
+    grade_log = course["log"][len(course["plain_log"]) :]
+    for student in course["students"]:
+        if student not in PLAIN_AUTOGRADE:
+            assert re.search(rf"^\[{re.escape(student)}@.*sealed run:", grade_log, re.M), student
 
 
 @slow
@@ -507,7 +524,7 @@ def test_each_attacker_scores_no_more_than_the_honest_weak_student(course):
 
 @slow
 def test_the_honest_students_are_measured_by_an_untouched_grader(course):
-    from mnist_widgets.grading.sealed import measure_sealed
+    from mnist_widgets.grading.measure import measure_sealed
 
     for student in ("weak", "solution"):
         model = course["root"] / "autograded" / student / ASSIGNMENT / "model.keras"

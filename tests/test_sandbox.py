@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -18,8 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mnist_widgets.errors import GradingError
-from mnist_widgets.grading import sandbox, sealed
+from mnist_widgets.errors import GradingError, SandboxError
+from mnist_widgets.grading import measure, sandbox, sealed
 from mnist_widgets.grading.sandbox import MiB, Mount, SandboxSettings, run_sealed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -203,6 +204,48 @@ def test_wall_timeout_ends_everything():
     assert done.seconds < 30
 
 
+@needs_sandbox
+def test_a_launcher_failure_stops_in_one_line(monkeypatch):
+    real = sandbox.bwrap_command
+    monkeypatch.setattr(
+        sandbox, "bwrap_command", lambda *a, **k: ["/nonexistent/bwrap", *real(*a, **k)[1:]]
+    )
+    with pytest.raises(SandboxError, match=r"the sandbox cannot start: .*No such file"):
+        _python("print('never')")
+
+
+@needs_sandbox
+def test_nothing_sandboxed_can_pass_for_a_launcher_failure():
+    code = (
+        "import os, sys\n"
+        "for fd in range(3, 256):\n"
+        "    try:\n"
+        "        os.write(fd, b'the sandbox cannot start')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('the sandbox cannot start', file=sys.stderr)\n"
+        "sys.exit(126)"
+    )
+    done = _python(code)  # graded as the student's own failure: no SandboxError
+    assert done.returncode == 126
+
+
+def test_the_graders_short_processes_skip_the_slow_optional_import():
+    code = (
+        "import sys\n"
+        "import mnist_widgets.grading.measure, mnist_widgets.grading.replay\n"
+        "print('nbformat' in sys.modules)\n"
+        "import mnist_widgets.grading.executor, nbformat\n"
+        "print(sys.modules.get('rfc3987_syntax', 'absent'))\n"
+        "nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1')]))\n"
+        "print('valid')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["False", "None", "valid"]
+
+
 def test_copy_out_takes_regular_files_only_and_caps_their_size(tmp_path):
     home, folder = tmp_path / "home", tmp_path / "folder"
     home.mkdir()
@@ -221,7 +264,7 @@ def test_copy_out_takes_regular_files_only_and_caps_their_size(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["model.keras"]
     assert len(log) == 3  # big, link and fifo refused, each said
     with pytest.raises(OSError):
-        sealed.read_regular_file(home / "link.keras", 10**6)
+        measure.read_regular_file(home / "link.keras", 10**6)
 
 
 def _trusted_notebook():
@@ -365,10 +408,10 @@ def test_autograde_stops_in_one_line_where_no_sandbox_starts(monkeypatch, tmp_pa
 @needs_sandbox
 def test_measure_sealed_refuses_a_missing_or_linked_model(tmp_path):
     with pytest.raises(GradingError, match="run the cell that saves your model first"):
-        sealed.measure_sealed(tmp_path / "model.keras")
+        measure.measure_sealed(tmp_path / "model.keras")
     (tmp_path / "model.keras").symlink_to("/etc/passwd")
     with pytest.raises(GradingError, match="cannot be read"):
-        sealed.measure_sealed(tmp_path / "model.keras")
+        measure.measure_sealed(tmp_path / "model.keras")
 
 
 def test_the_executor_shows_a_timeout_as_nbgrader_does():

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mnist_widgets.errors import GradingError
-from mnist_widgets.grading import sandbox, sealed
+from mnist_widgets.grading import measure, sandbox
 from mnist_widgets.grading.evaluate import evaluate_file
 
 REASON = sandbox.unavailable_reason()
@@ -112,6 +112,6 @@ def test_the_loader_refuses_before_any_code_runs(tmp_path, attacker, kind):
 def test_the_sealed_measurement_refuses_with_a_clear_message(tmp_path, attacker, kind):
     path, named = _malicious(tmp_path, attacker)[kind]
     with pytest.raises(GradingError, match="may run code when loaded") as refused:
-        sealed.measure_sealed(path)
+        measure.measure_sealed(path)
     assert named in str(refused.value)
     assert not attacker.exists()

@@ -106,6 +106,9 @@ def format_table(rows) -> str:
 
 
 def _coordinator(assignment: str, students: list[str], force: bool, verbose: bool):
+    from ..grading.lean_imports import skip_slow_format_checks
+
+    skip_slow_format_checks()  # before nbgrader imports nbformat
     from nbgrader.apps import AutogradeApp
 
     from ..grading.coordinator import Coordinator

@@ -199,6 +199,9 @@ def run_isolated(job: GradingJob, cancel: threading.Event | None = None) -> JobR
 def main(argv: list[str] | None = None) -> int:
     import logging
 
+    from .lean_imports import skip_slow_format_checks
+
+    skip_slow_format_checks()  # before run() imports nbformat
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         print(f"usage: python -m {JOB_MODULE} JOB.pickle RESULT.json", file=sys.stderr)

@@ -109,10 +109,9 @@ class Caps:
             raise
         return caps, None
 
-    def join(self, pid: int) -> None:
-        """Move process ``pid`` (and what it starts later) into the caps."""
-        for folder in self.dirs.values():
-            (folder / "cgroup.procs").write_text(str(pid))
+    def procs_files(self) -> list[Path]:
+        """The files a process writes its id to, to enter the caps (with what it starts later)."""
+        return [folder / "cgroup.procs" for folder in self.dirs.values()]
 
     def limit_hit(self) -> str | None:
         """ "memory" after an out-of-memory kill, "processes" after a refused fork, else None."""

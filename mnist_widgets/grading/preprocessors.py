@@ -28,8 +28,16 @@ from traitlets import Bool, Integer, List, Unicode
 from ..errors import SandboxError
 from .checks import clean_environment
 from .limits import Caps
-from .sandbox import NOBODY, UNSAFE_SETTING, GiB, MiB, SandboxSettings, unavailable_reason
-from .sealed import execute_sealed, is_replayed, settings_to_json
+from .sandbox import (
+    NOBODY,
+    UNSAFE_SETTING,
+    GiB,
+    MiB,
+    SandboxSettings,
+    settings_to_json,
+    unavailable_reason,
+)
+from .sealed import execute_sealed, is_replayed
 
 REPLAY_MODULE = "mnist_widgets.grading.replay"
 NOTICE = "[re-run by the grader in a fresh Python process]\n"

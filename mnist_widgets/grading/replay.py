@@ -6,7 +6,7 @@ can bend what a test cell prints there. ``ReplayTestsInFreshProcess`` (see
 ``preprocessors``) hands the instructor's test cell sources, restored from the gradebook,
 to this module, started as ``python -I -m mnist_widgets.grading.replay CELLS OUT [SANDBOX]``
 in the notebook's folder; with SANDBOX (a ``SandboxSettings`` as JSON) every saved model is
-measured in a sandbox (``sealed.measure_sealed``). Each cell runs in a namespace of its own,
+measured in a sandbox (``measure.measure_sealed``). Each cell runs in a namespace of its own,
 like a small kernel: its printed text, its error, and the value of a last bare expression
 are written to OUT as JSON, one entry per cell.
 """
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if len(args) == 3:
         from .checks import measure_with
-        from .sealed import measure_sealed, settings_from_json
+        from .measure import measure_sealed
+        from .sandbox import settings_from_json
 
         settings = settings_from_json(Path(args[2]).read_text())
         # the grader checked that a sandbox starts before it started this replay

@@ -9,22 +9,24 @@ ends every other one.
 
 As root, the sandbox runs as ``SandboxSettings.uid`` (``nobody``), a user that owns no
 course file: the mounts are prepared in a private mount namespace by the trusted side
-first, so that user needs no way into ``/root`` or the course, and memory and process
-caps come from a child cgroup (``limits``). As any other user, bubblewrap runs as that
+first (``launch.py``, a small process of its own that then becomes bubblewrap), so that
+user needs no way into ``/root`` or the course, and memory and process caps come from a
+child cgroup (``limits``). As any other user, bubblewrap runs as that
 user in a user namespace, and caps are set where the cgroup tree lets it.
 
 Public interface (the ``parallel`` and ``hub`` helpers call these):
 
 - ``unavailable_reason() -> str | None``: None when a sandbox can start here, else one line.
-- ``SandboxSettings``: limits and paths, one frozen dataclass.
+- ``SandboxSettings``: limits and paths, one frozen dataclass (``settings_to_json``,
+  ``settings_from_json`` for the processes that receive it).
 - ``Mount``, ``run_sealed(argv, mounts, settings, ...) -> SealedRun``: the primitive.
-- ``sealed.execute_sealed`` and ``sealed.measure_sealed`` build on it.
+- ``sealed.execute_sealed`` and ``measure.measure_sealed`` build on it.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
+import json
 import os
 import shutil
 import signal
@@ -32,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import SandboxError
@@ -62,11 +64,7 @@ ETC_ALLOWED = (
 # Variables that may change numerical results, passed from the grader into the sandbox.
 PASSED_ENV_PREFIXES = ("TF_", "OMP_", "MKL_", "KMP_", "CUDA_VISIBLE_DEVICES", "KERAS_BACKEND")
 _TAIL_BYTES = 64 * 1024
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_CLONE_NEWNS = 0x00020000
-_MS_RDONLY, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 4096, 16384, 1 << 18
-_PR_SET_NO_NEW_PRIVS = 38
+LAUNCHER = Path(__file__).with_name("launch.py")
 
 
 @dataclass(frozen=True)
@@ -96,6 +94,15 @@ class SandboxSettings:
     readonly: tuple[str, ...] = ()
     skip_marker: str = "mnist_widgets.grading"
     measure_timeout: float = 600.0
+
+
+def settings_to_json(settings: SandboxSettings) -> str:
+    return json.dumps(asdict(settings))
+
+
+def settings_from_json(text: str) -> SandboxSettings:
+    data = json.loads(text)
+    return SandboxSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 @dataclass(frozen=True)
@@ -175,14 +182,8 @@ def sandbox_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str
     return env
 
 
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
-
 class _Launcher:
-    """The child side between fork and exec: join the caps, stage the mounts, drop root."""
+    """What ``launch.py`` does before it becomes bubblewrap: caps, staged mounts, the uid."""
 
     def __init__(self, caps: Caps | None, stage: Path | None, mounts: list[Mount], uid, gid):
         self.caps, self.stage, self.mounts, self.uid, self.gid = caps, stage, mounts, uid, gid
@@ -190,31 +191,18 @@ class _Launcher:
     def staged(self, index: int) -> str:
         return str(self.stage / str(index)) if self.stage else str(self.mounts[index].source)
 
-    def __call__(self) -> None:
-        if self.caps is not None:
-            self.caps.join(os.getpid())
-        if self.stage is not None:
-            # A private mount namespace: staged copies of each mount at a path the
-            # sandbox user can reach, invisible to every other process of the machine.
-            _check(_libc.unshare(_CLONE_NEWNS), "unshare")
-            _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount")
-            stage = str(self.stage).encode()
-            _check(_libc.mount(b"tmpfs", stage, b"tmpfs", 0, b"mode=0755,size=64k"), "tmpfs")
-            for index, mount in enumerate(self.mounts):
-                target = self.staged(index)
-                if mount.source.is_dir():
-                    os.mkdir(target)
-                else:
-                    open(target, "x").close()
-                flags = _MS_BIND | _MS_REC
-                _check(
-                    _libc.mount(str(mount.source).encode(), target.encode(), None, flags, None),
-                    target,
-                )
-            os.setgroups([])
-            os.setresgid(self.gid, self.gid, self.gid)
-            os.setresuid(self.uid, self.uid, self.uid)
-        _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl")
+    def command(self, argv: list[str], report_fd: int) -> list[str]:
+        """``argv`` (bubblewrap's command line) started through the launcher process."""
+        spec = {
+            "report_fd": report_fd,
+            "cgroup_procs": [str(p) for p in self.caps.procs_files()] if self.caps else [],
+            "stage": str(self.stage) if self.stage is not None else None,
+            "sources": [str(m.source) for m in self.mounts],
+            "uid": self.uid,
+            "gid": self.gid,
+            "argv": argv,
+        }
+        return [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(spec)]
 
 
 def bwrap_command(
@@ -241,11 +229,41 @@ def bwrap_command(
     return [*args, "--", *argv]
 
 
+def require_sandbox() -> None:
+    """Raise ``SandboxError`` (its one line) when no sandbox can start here."""
+    reason = unavailable_reason()
+    if reason:
+        raise SandboxError(reason)
+
+
 def _tail(path: Path) -> str:
     with open(path, "rb") as handle:
         size = handle.seek(0, os.SEEK_END)
         handle.seek(max(0, size - _TAIL_BYTES))
         return handle.read().decode("utf-8", "replace")
+
+
+def _start(launcher: _Launcher, command: list[str], out, err) -> tuple[subprocess.Popen, str]:
+    """Start ``command`` through the launcher; (the process, why the launcher failed or "").
+
+    The launcher reports a failure on a pipe that its ``exec`` of bubblewrap closes, so
+    nothing the sandboxed command prints can pass for one.
+    """
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen(
+            launcher.command(command, write_end),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            pass_fds=(write_end,),
+        )
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, "rb") as report:
+        failure = report.read(4096).decode("utf-8", "replace").strip()
+    return process, failure
 
 
 def run_sealed(
@@ -282,15 +300,10 @@ def run_sealed(
         timed_out = False
         try:
             with open(out_path, "wb") as out, open(err_path, "wb") as err:
-                process = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    preexec_fn=launcher,  # noqa: PLW1509 - needs root before exec
-                    start_new_session=True,
-                    close_fds=True,
-                )
+                process, failure = _start(launcher, command, out, err)
+                if failure:
+                    process.wait()
+                    raise SandboxError(f"the sandbox cannot start: {failure}")
                 try:
                     returncode = process.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:

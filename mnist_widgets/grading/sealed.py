@@ -1,6 +1,6 @@
 """Sealed grading: a student's notebook, and the grader's measurement of its model, in a sandbox.
 
-Two entry points, neither touching the gradebook, both usable from a worker process:
+Neither entry point touches the gradebook; both are usable from a worker process:
 
 - ``execute_sealed(nb, folder, settings) -> (executed_nb, ExecutionOutcome)`` runs one
   notebook (``nb``, as nbgrader restored it) in a sandbox whose only writable places are a
@@ -9,8 +9,8 @@ Two entry points, neither touching the gradebook, both usable from a worker proc
   (validated, sources and metadata from ``nb``) and the files matching
   ``settings.copy_out`` (regular files, size-capped), copied into ``folder``. Test cells
   that the fresh-process replay measures are not run in the kernel at all.
-- ``measure_sealed(model_path, settings) -> ModelReport`` measures a saved model in a
-  sandbox that sees only that file and the test data.
+- ``measure.measure_sealed(model_path, settings) -> ModelReport`` measures a saved model
+  in a sandbox that sees only that file and the test data.
 
 ``SandboxSettings`` (from ``sandbox``) holds the limits; ``ExecutionOutcome`` says how far
 the notebook got and, when a limit stopped it, which one in one sentence.
@@ -20,39 +20,32 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import json
 import os
 import shutil
 import stat
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbformat.notebooknode import NotebookNode
 
-from ..data.sources import locate
-from ..errors import GradingError, SandboxError
-from .evaluate import ModelReport
+from ..errors import GradingError
+from .measure import DATA, data_mounts, read_regular_file, size_text
 from .sandbox import (
-    GiB,
-    MiB,
     Mount,
     SandboxSettings,
+    require_sandbox,
     run_sealed,
     running_as_root,
     sandbox_env,
-    unavailable_reason,
+    settings_to_json,
 )
 
 HOME = "/home/student"
 RUN = "/sealed"
-DATA = "/data"
-MODEL_DIR = "/grading"
 EXECUTOR_MODULE = "mnist_widgets.grading.executor"
-EVALUATE_MODULE = "mnist_widgets.grading.evaluate"
-DATASETS = ("mnist", "fashion-mnist")
 _OUTPUT_TYPES = frozenset({"stream", "display_data", "execute_result", "error"})
 
 
@@ -75,15 +68,6 @@ class ExecutionOutcome:
     peak_memory: int | None = None
 
 
-def settings_to_json(settings: SandboxSettings) -> str:
-    return json.dumps(asdict(settings))
-
-
-def settings_from_json(text: str) -> SandboxSettings:
-    data = json.loads(text)
-    return SandboxSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-
-
 def is_replayed(cell: NotebookNode, marker: str) -> bool:
     """A graded test cell (not a solution) that the fresh-process replay measures."""
     meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -96,20 +80,10 @@ def is_replayed(cell: NotebookNode, marker: str) -> bool:
     )
 
 
-def data_mounts(names: tuple[str, ...] = DATASETS) -> list[Mount]:
-    """The data sets found on this machine, read-only under ``/data``."""
-    mounts = []
-    for name in names:
-        hit = locate(name)
-        if hit:
-            mounts.append(Mount(hit[1].resolve(), f"{DATA}/{name}"))
-    return mounts
-
-
 def limit_sentence(limit: str | None, settings: SandboxSettings) -> str | None:
     """One sentence for the feedback, naming the limit the notebook went past."""
     sentences = {
-        "memory": f"Your notebook used more than {_size(settings.memory_bytes)} of memory "
+        "memory": f"Your notebook used more than {size_text(settings.memory_bytes)} of memory "
         "and was stopped.",
         "processes": f"Your notebook tried to run more than {settings.max_processes} "
         "processes and threads at once; the extra ones were refused.",
@@ -118,18 +92,6 @@ def limit_sentence(limit: str | None, settings: SandboxSettings) -> str | None:
         "kernel": "Your notebook's kernel died, and the cells after it did not run.",
     }
     return sentences.get(limit) if limit else None
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "the allowed amount"
-    return f"{n / GiB:g} GiB" if n >= GiB else f"{n / MiB:g} MiB"
-
-
-def _require_sandbox() -> None:
-    reason = unavailable_reason()
-    if reason:
-        raise SandboxError(reason)
 
 
 def _give_to_sandbox(path: Path, settings: SandboxSettings) -> None:
@@ -155,24 +117,6 @@ def _copy_in(folder: Path, home: Path, settings: SandboxSettings) -> None:
                 continue
             shutil.copyfile(source, target_dir / name, follow_symlinks=False)
             _give_to_sandbox(target_dir / name, settings)
-
-
-def read_regular_file(path: Path, max_bytes: int) -> bytes:
-    """The bytes of ``path`` if it is a regular file (not a link) of at most ``max_bytes``."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise GradingError(f"{path.name} is not a regular file")
-        if info.st_size > max_bytes:
-            raise GradingError(f"{path.name} is larger than {_size(max_bytes)}")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(max_bytes + 1)
-    finally:
-        os.close(fd)
-    if len(data) > max_bytes:
-        raise GradingError(f"{path.name} is larger than {_size(max_bytes)}")
-    return data
 
 
 def _copy_out(home: Path, folder: Path, settings: SandboxSettings, log: list[str]) -> list[str]:
@@ -268,7 +212,7 @@ def execute_sealed(
 
     Raises ``SandboxError`` when no sandbox can start here.
     """
-    _require_sandbox()
+    require_sandbox()
     folder = Path(folder)
     inside = copy.deepcopy(nb)
     for cell in inside.cells:
@@ -311,54 +255,3 @@ def execute_sealed(
         peak_memory=done.peak_memory,
     )
     return merged, outcome
-
-
-def measure_sealed(
-    model_path: str | Path, settings: SandboxSettings | None = None, probe: bool = True
-) -> ModelReport:
-    """Measure a saved model in a sandbox that sees only it and the test data.
-
-    ``probe=False`` skips ``unavailable_reason`` (a caller that already checked it).
-    Raises ``GradingError`` (missing, unsafe or unmeasurable model) or ``SandboxError``.
-    """
-    settings = settings or SandboxSettings()
-    if probe:
-        _require_sandbox()
-    path = Path(model_path).absolute()
-    try:
-        data = read_regular_file(path, settings.max_copy_bytes)
-    except FileNotFoundError:
-        raise GradingError(
-            f"{path.name} not found: run the cell that saves your model first"
-        ) from None
-    except OSError as exc:
-        raise GradingError(f"{path.name} cannot be read ({exc.strerror})") from None
-    with tempfile.TemporaryDirectory(prefix="mnist-widgets-measure-") as work:
-        model_dir = Path(work) / "model"
-        model_dir.mkdir()
-        (model_dir / path.name).write_bytes(data)
-        os.chmod(model_dir, 0o755)
-        os.chmod(model_dir / path.name, 0o644)
-        mounts = [Mount(model_dir, MODEL_DIR), *data_mounts(("mnist",))]
-        argv = [sys.executable, "-I", "-m", EVALUATE_MODULE, f"{MODEL_DIR}/{path.name}"]
-        env = sandbox_env("/tmp", {"MNIST_WIDGETS_DATA": DATA})
-        done = run_sealed(
-            argv, mounts, settings, cwd="/tmp", env=env, timeout=settings.measure_timeout
-        )
-    if done.limit:
-        what = {
-            "memory": f"more than {_size(settings.memory_bytes)} of memory",
-            "time": f"over {settings.measure_timeout:.0f} s",
-        }.get(done.limit, "too many processes")
-        raise GradingError(f"measuring {path.name} took {what}; is the model far too big?")
-    lines = done.stdout.strip().splitlines()
-    try:
-        result = json.loads(lines[-1])
-    except (IndexError, ValueError):
-        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise GradingError(
-            f"the grader could not evaluate {path.name} (exit {done.returncode}: {tail[0][:200]})"
-        ) from None
-    if "error" in result:
-        raise GradingError(str(result["error"]))
-    return replace(ModelReport.from_dict(result), path=str(path))
