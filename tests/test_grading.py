@@ -1,4 +1,4 @@
-"""Grading: a saved model measured in a fresh process, the checks, the replay of test cells."""
+"""Grading: a saved model measured (in the kernel, in a fresh process), the checks, the replay."""
 
 from __future__ import annotations
 
@@ -58,7 +58,37 @@ def _forget_measurements():
     checks._memo.clear()
 
 
-def test_fresh_process_measures_the_saved_model(softmax_file):
+@pytest.fixture
+def in_fresh_process():
+    """Measure as the grader's unsandboxed replay does: a fresh, isolated interpreter."""
+    checks.measure_with(checks.evaluate_in_fresh_process)
+    yield
+    checks.measure_with(checks.evaluate_here)
+
+
+def test_a_students_kernel_measures_in_itself_what_the_fresh_process_measures(
+    softmax_file, monkeypatch
+):
+    path, accuracy = softmax_file
+    fresh = checks.evaluate_in_fresh_process(path, checks.EVALUATE_TIMEOUT_S)
+    import subprocess
+
+    def no_process(*args, **kwargs):
+        raise AssertionError("a student's check started a process: a second TensorFlow")
+
+    monkeypatch.setattr(subprocess, "run", no_process)
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    here = checks.saved_model(path)
+    assert here.accuracy == fresh.accuracy == pytest.approx(accuracy, abs=2e-4)
+    assert (here.correct, here.layers, here.params, here.sha256) == (
+        fresh.correct,
+        fresh.layers,
+        fresh.params,
+        fresh.sha256,
+    )
+
+
+def test_fresh_process_measures_the_saved_model(softmax_file, in_fresh_process):
     path, accuracy = softmax_file
     report = checks.saved_model(path)
     assert 0.70 < report.accuracy < 0.95
@@ -73,7 +103,7 @@ def test_fresh_process_measures_the_saved_model(softmax_file):
 
 
 def test_patches_in_the_calling_process_and_its_folder_do_not_reach_the_measurement(
-    softmax_file, tmp_path, monkeypatch
+    softmax_file, tmp_path, monkeypatch, in_fresh_process
 ):
     path, accuracy = softmax_file
     import keras

@@ -105,6 +105,22 @@ def load_data(
     return (arrays[TRAIN_IMAGES], arrays[TRAIN_LABELS]), (arrays[TEST_IMAGES], arrays[TEST_LABELS])
 
 
+def load_test_data(
+    name: str = "mnist",
+    data_dir: str | Path | None = None,
+    download: bool = True,
+    verify: bool = True,
+) -> Split:
+    """Return ``(x_test, y_test)`` only, found and verified as ``load_data`` does."""
+    info = dataset_info(name)
+    _, folder = resolve_dir(info.name, data_dir, download)
+    images, labels = (
+        _load_one(find_file(folder, stem), info.files[stem], verify)[0]
+        for stem in (TEST_IMAGES, TEST_LABELS)
+    )
+    return images, labels
+
+
 def inspect(name: str = "mnist", data_dir: str | Path | None = None) -> tuple[str, Path, list]:
     """Where a data set was found and a report per file (no download)."""
     info = dataset_info(name)

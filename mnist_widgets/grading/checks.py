@@ -1,10 +1,15 @@
 """One function per grading check; an assignment's hidden tests compose them.
 
-``saved_model`` measures a saved model in a fresh interpreter (``python -I -m
-mnist_widgets.grading.evaluate``), started from an empty scratch folder with a cleaned
-environment, so the student's kernel, its working folder and its environment variables
-cannot reach the measurement. The other checks look at the report it returns and raise
-``GradingError`` with a sentence the student can act on.
+``saved_model`` measures a saved model. What counts is the grader's measurement: after the
+notebook has run, ``ReplayTestsInFreshProcess`` runs the test cells again in a fresh
+process, which measures the file in a sandbox (``measure.measure_sealed``) or, where the
+grader opted out of it, in a fresh interpreter (``python -I -m
+mnist_widgets.grading.evaluate``) started from an empty scratch folder with a cleaned
+environment. In a student's own kernel (the Validate button, a self-learner's run) the
+file is measured in that kernel with the same ``evaluate_file``: a second TensorFlow
+process would double the notebook's memory, more than a course hub gives, and nothing the
+kernel reports there is trusted by the grader anyway. The other checks look at the report
+and raise ``GradingError`` with a sentence the student can act on.
 
 A hidden test reads like::
 
@@ -45,11 +50,14 @@ AUTOGRADE_ENV = ("NBGRADER_EXECUTION", "autograde")
 _memo: dict[tuple[str, str], ModelReport] = {}
 
 
-def _evaluate_unsealed(path: Path, timeout: float) -> ModelReport:
-    return _evaluate_in_fresh_process(path, timeout)
+def evaluate_here(path: Path, timeout: float) -> ModelReport:
+    """Measure ``path`` in this process (a student's kernel); ``timeout`` is not enforced."""
+    from .evaluate import evaluate_file
+
+    return evaluate_file(path)
 
 
-_measure: Callable[[Path, float], ModelReport] = _evaluate_unsealed
+_measure: Callable[[Path, float], ModelReport] = evaluate_here
 
 
 def measure_with(measure: Callable[[Path, float], ModelReport]) -> None:
@@ -80,10 +88,11 @@ def fresh_python() -> list[str]:
 
 
 def saved_model(path: str | Path, timeout: float = EVALUATE_TIMEOUT_S) -> ModelReport:
-    """Measure the model saved at ``path`` in a fresh process; the same file is measured once.
+    """Measure the model saved at ``path``; the same file is measured once.
 
-    Inside a kernel that nbgrader autogrades, nothing is measured: whatever that kernel
-    says is replaced by ``ReplayTestsInFreshProcess``, which runs the test cells again in a
+    In a student's kernel it is measured there; in the grader's replay, sealed or in a fresh
+    interpreter (``measure_with``). Inside a kernel that nbgrader autogrades, nothing is
+    measured: whatever that kernel says is replaced by ``ReplayTestsInFreshProcess``, which runs the test cells again in a
     fresh process (where this variable is gone). Should the replay not be configured, the
     tests fail there instead of trusting the student's kernel.
     """
@@ -101,7 +110,8 @@ def saved_model(path: str | Path, timeout: float = EVALUATE_TIMEOUT_S) -> ModelR
     return _memo[key]
 
 
-def _evaluate_in_fresh_process(path: Path, timeout: float) -> ModelReport:
+def evaluate_in_fresh_process(path: Path, timeout: float) -> ModelReport:
+    """Measure ``path`` in a fresh, isolated interpreter (the grader's unsandboxed way)."""
     with tempfile.TemporaryDirectory(prefix="mnist-widgets-grade-") as scratch:
         try:
             done = subprocess.run(

@@ -133,21 +133,21 @@ def _input_shape(model) -> tuple[int, ...]:
     return tuple(int(d) for d in shape)
 
 
-def evaluate_file(path: str | Path, dataset: str = "mnist", batch_size: int = 1000) -> ModelReport:
+def evaluate_file(path: str | Path, dataset: str = "mnist", batch_size: int = 250) -> ModelReport:
     """Load ``path`` safely and measure its accuracy on the verified test set, in this process.
 
     Images are fed as float32 in [0, 1], shaped as the model's input asks.
     """
     import numpy as np
 
-    from ..data.loading import load_data
+    from ..data.loading import load_test_data
     from ..data.pipeline import scale_images
 
     path = Path(path).resolve()
     digest = file_sha256(path) if path.is_file() else ""
     model = load_safely(path)
     shape = _input_shape(model)
-    _, (x_test, y_test) = load_data(dataset, verify=True)
+    x_test, y_test = load_test_data(dataset, verify=True)
     images = scale_images(x_test, shape)
     probabilities = np.asarray(model.predict(images, batch_size=batch_size, verbose=0))
     if probabilities.shape != (len(y_test), 10):
