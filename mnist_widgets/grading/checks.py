@@ -93,8 +93,8 @@ def saved_model(path: str | Path, timeout: float = EVALUATE_TIMEOUT_S) -> ModelR
     In a student's kernel it is measured there; in the grader's replay, sealed or in a fresh
     interpreter (``measure_with``). Inside a kernel that nbgrader autogrades, nothing is
     measured: whatever that kernel says is replaced by ``ReplayTestsInFreshProcess``, which
-    runs the test cells again in a fresh process (where this variable is gone). Should the replay not be configured, the
-    tests fail there instead of trusting the student's kernel.
+    runs the test cells again in a fresh process (where this variable is gone). Should the
+    replay not be configured, the tests fail there instead of trusting the student's kernel.
     """
     if os.environ.get(AUTOGRADE_ENV[0]) == AUTOGRADE_ENV[1]:
         raise GradingError(
