@@ -84,7 +84,7 @@ train: install-lab
 test: install-test system-packages jupyter-config hub-proxy
 	$(BIN)/ruff check mnist_widgets tests bench
 	$(BIN)/ruff format --check mnist_widgets tests bench
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 ## make test-fast: lint and the quick tests: no browser, no nbgrader course, no worker
 ## processes or clusters, nothing marked slow, not the bench scripts' smoke runs (they start

@@ -21,7 +21,6 @@ A hidden test reads like::
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import GradingError
-from .evaluate import ModelReport, file_sha256
+from .evaluate import ModelReport, file_sha256, report_from_output
 
 EVALUATE_MODULE = "mnist_widgets.grading.evaluate"
 EVALUATE_TIMEOUT_S = 600
@@ -127,17 +126,7 @@ def evaluate_in_fresh_process(path: Path, timeout: float) -> ModelReport:
             raise GradingError(
                 f"evaluating {path.name} took over {timeout:.0f} s; is the model far too big?"
             ) from None
-    lines = done.stdout.strip().splitlines()
-    try:
-        data = json.loads(lines[-1])
-    except (IndexError, ValueError):
-        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise GradingError(
-            f"the grader could not evaluate {path.name} (exit {done.returncode}: {tail[0][:200]})"
-        ) from None
-    if "error" in data:
-        raise GradingError(data["error"])
-    return ModelReport.from_dict(data)
+    return report_from_output(path.name, done.returncode, done.stdout, done.stderr)
 
 
 def require_layer(

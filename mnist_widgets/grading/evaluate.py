@@ -169,6 +169,21 @@ def evaluate_file(path: str | Path, dataset: str = "mnist", batch_size: int = 25
     )
 
 
+def report_from_output(name: str, returncode: int, stdout: str, stderr: str) -> ModelReport:
+    """The report that ``main`` printed as its last line, or ``GradingError`` with its reason."""
+    lines = stdout.strip().splitlines()
+    try:
+        data = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        tail = stderr.strip().splitlines()[-1:] or ["no output"]
+        raise GradingError(
+            f"the grader could not evaluate {name} (exit {returncode}: {tail[0][:200]})"
+        ) from None
+    if "error" in data:
+        raise GradingError(str(data["error"]))
+    return ModelReport.from_dict(data)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:

@@ -11,7 +11,6 @@ This module does not import nbformat (the replay's fresh process loads this modu
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from ..data.sources import locate
 from ..errors import GradingError
-from .evaluate import ModelReport
+from .evaluate import ModelReport, report_from_output
 from .sandbox import GiB, MiB, Mount, SandboxSettings, require_sandbox, run_sealed, sandbox_env
 
 DATA = "/data"
@@ -103,14 +102,5 @@ def measure_sealed(
             "time": f"over {settings.measure_timeout:.0f} s",
         }.get(done.limit, "too many processes")
         raise GradingError(f"measuring {path.name} took {what}; is the model far too big?")
-    lines = done.stdout.strip().splitlines()
-    try:
-        result = json.loads(lines[-1])
-    except (IndexError, ValueError):
-        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise GradingError(
-            f"the grader could not evaluate {path.name} (exit {done.returncode}: {tail[0][:200]})"
-        ) from None
-    if "error" in result:
-        raise GradingError(str(result["error"]))
-    return replace(ModelReport.from_dict(result), path=str(path))
+    report = report_from_output(path.name, done.returncode, done.stdout, done.stderr)
+    return replace(report, path=str(path))
