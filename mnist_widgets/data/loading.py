@@ -85,6 +85,15 @@ def fetch_missing(info: DatasetInfo, target: Path) -> None:
             download_file(known, target, mirrors_for(info))
 
 
+def _load_files(
+    name: str, data_dir: str | Path | None, download: bool, verify: bool, stems: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    info = dataset_info(name)
+    _, folder = resolve_dir(info.name, data_dir, download)
+    # One file after another, on this thread (bench/data_load.py times the loading).
+    return {stem: _load_one(find_file(folder, stem), info.files[stem], verify)[0] for stem in stems}
+
+
 def load_data(
     name: str = "mnist",
     data_dir: str | Path | None = None,
@@ -96,12 +105,7 @@ def load_data(
     Files are looked for in ``data_dir``, ``$MNIST_WIDGETS_DATA``, the system location
     (Fashion-MNIST's Debian package), the user cache, and last fetched from a mirror.
     """
-    info = dataset_info(name)
-    _, folder = resolve_dir(info.name, data_dir, download)
-    # One file after another, on this thread (bench/data_load.py times the loading).
-    arrays = {
-        stem: _load_one(find_file(folder, stem), info.files[stem], verify)[0] for stem in FILE_STEMS
-    }
+    arrays = _load_files(name, data_dir, download, verify, FILE_STEMS)
     return (arrays[TRAIN_IMAGES], arrays[TRAIN_LABELS]), (arrays[TEST_IMAGES], arrays[TEST_LABELS])
 
 
@@ -112,13 +116,8 @@ def load_test_data(
     verify: bool = True,
 ) -> Split:
     """Return ``(x_test, y_test)`` only, found and verified as ``load_data`` does."""
-    info = dataset_info(name)
-    _, folder = resolve_dir(info.name, data_dir, download)
-    images, labels = (
-        _load_one(find_file(folder, stem), info.files[stem], verify)[0]
-        for stem in (TEST_IMAGES, TEST_LABELS)
-    )
-    return images, labels
+    arrays = _load_files(name, data_dir, download, verify, (TEST_IMAGES, TEST_LABELS))
+    return arrays[TEST_IMAGES], arrays[TEST_LABELS]
 
 
 def inspect(name: str = "mnist", data_dir: str | Path | None = None) -> tuple[str, Path, list]:
