@@ -196,6 +196,36 @@ def test_no_process_survives_the_sandbox():
     assert _processes_with(f"sleep\x00{seconds}") == []
 
 
+@needs_root
+def test_a_dead_graders_cgroups_are_emptied_and_removed_a_live_ones_kept():
+    from mnist_widgets.grading.limits import PREFIX, Caps
+
+    live, note = Caps.create(64 * MiB, 8)
+    if live is None:
+        pytest.skip(note)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer runs: the "killed grader"
+    stale = {c: f.parent / f"{PREFIX}{gone.pid}-deadbeef0000" for c, f in live.dirs.items()}
+    orphan = None
+    try:
+        for folder in stale.values():
+            folder.mkdir()
+        orphan = subprocess.Popen(["sleep", "300"])  # the killed grader's sandbox, still running
+        for folder in stale.values():
+            (folder / "cgroup.procs").write_text(str(orphan.pid))
+        fresh, _ = Caps.create(64 * MiB, 8)  # the next sandbox sweeps beside itself
+        fresh.close()
+        assert orphan.wait(timeout=10) == -9
+        assert not any(folder.exists() for folder in stale.values())
+        assert all(folder.is_dir() for folder in live.dirs.values())  # a running grader's
+    finally:
+        if orphan is not None and orphan.poll() is None:
+            orphan.kill()
+        Caps(dict(stale), unified=live.unified).close(patience=1.0, attempts=5)
+        live.close()
+    assert not any(folder.exists() for folder in stale.values())
+
+
 @needs_sandbox
 def test_wall_timeout_ends_everything():
     settings = SandboxSettings(memory_bytes=None, max_processes=None, wall_timeout=2)

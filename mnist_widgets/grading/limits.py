@@ -6,7 +6,10 @@ non-root account needs a delegated cgroup, e.g. systemd's ``Delegate=yes``); whe
 none, ``Caps.create`` says so in one line and the sandbox runs without caps.
 
 When the sandbox ends, ``limit_hit`` reads the kernel's counters (an out-of-memory kill,
-a refused fork) and ``close`` kills whatever is left in the cgroup and removes it.
+a refused fork) and ``close`` kills whatever is left in the cgroup and removes it. A grader
+killed before ``close`` leaves its cgroups behind: they carry its process id in their name,
+and the next ``create`` beside them kills what is left in them and removes them once that
+process is gone (its siblings share its process namespace: they are children of its cgroup).
 """
 
 from __future__ import annotations
@@ -18,6 +21,27 @@ import uuid
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PREFIX = "mnist-widgets-sandbox-"
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner_gone(name: str) -> bool:
+    """True for a sandbox cgroup whose grader process no longer runs.
+
+    Names are ``PREFIX<pid>-<random>``; a name with no process id (made by an older
+    version) counts as gone: only a dead grader leaves one behind.
+    """
+    owner = name[len(PREFIX) :].partition("-")[0]
+    return not (owner.isdigit() and _is_running(int(owner)))
 
 
 def _own_cgroups() -> dict[str, str]:
@@ -57,15 +81,41 @@ class Caps:
         A process-count cgroup is made even without a cap: it tracks every process of the
         sandbox, so ``close`` can wait until the last one is gone.
         """
-        name = f"mnist-widgets-sandbox-{uuid.uuid4().hex[:12]}"
+        name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             own = _own_cgroups()
             if (CGROUP_ROOT / "cgroup.controllers").exists():
+                cls.sweep({"unified": CGROUP_ROOT / own.get("", "/").lstrip("/")})
                 return cls._create_v2(own.get("", "/"), name, memory_bytes, max_processes)
+            mounted = [c for c in ("memory", "pids") if c in own]
+            cls.sweep({c: CGROUP_ROOT / c / own[c].lstrip("/") for c in mounted})
             return cls._create_v1(own, name, memory_bytes, max_processes)
         except OSError as exc:
             why = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
             return None, f"no memory or process cap: cannot create a cgroup here: {why}"
+
+    @classmethod
+    def sweep(cls, parents: dict[str, Path]) -> list[str]:
+        """Empty and remove the sandbox cgroups under ``parents`` whose grader is gone.
+
+        Returns the names removed; a folder that cannot be read or removed is left as it is.
+        """
+        stale: dict[str, dict[str, Path]] = {}
+        for controller, parent in parents.items():
+            try:
+                children = list(parent.iterdir())
+            except OSError:
+                continue
+            for child in children:
+                if child.name.startswith(PREFIX) and child.is_dir() and _owner_gone(child.name):
+                    stale.setdefault(child.name, {})[controller] = child
+        removed = []
+        for name, dirs in sorted(stale.items()):
+            leftover = cls(dirs, unified="unified" in dirs)
+            leftover.close(patience=1.0, attempts=5)
+            if not leftover.dirs:
+                removed.append(name)
+        return removed
 
     @classmethod
     def _create_v1(cls, own, name, memory_bytes, max_processes):
@@ -166,16 +216,20 @@ class Caps:
                     pass
             time.sleep(0.05)
 
-    def close(self) -> None:
-        """Kill what is left and remove the cgroups."""
-        self.kill_all()
-        for folder in self.dirs.values():
-            for _ in range(50):
+    def close(self, patience: float = 5.0, attempts: int = 50) -> None:
+        """Kill what is left and remove the cgroups (``dirs`` keeps any that would not go)."""
+        self.kill_all(patience)
+        left = {}
+        for controller, folder in self.dirs.items():
+            for attempt in range(attempts):
                 try:
                     folder.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    time.sleep(0.1)
-        self.dirs = {}
+                    if attempt == attempts - 1:
+                        left[controller] = folder
+                    else:
+                        time.sleep(0.1)
+        self.dirs = left
