@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "load_data": "mnist_widgets.data",
+    "pixels_tensor": "mnist_widgets.data",
     "build_model": "mnist_widgets.models",
     "list_presets": "mnist_widgets.models",
     "Trainer": "mnist_widgets.training",

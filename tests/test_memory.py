@@ -73,6 +73,51 @@ def test_pixels_tensor_equals_scale_images(small_mnist):
     np.testing.assert_allclose(floats.numpy(), scale_images(x[:3], (784,)), rtol=1e-6)
 
 
+def test_fit_on_pixels_tensor_trains_exactly_as_on_numpy(small_mnist):
+    """The assignments' setup hands students tensors: the same weights as numpy arrays give,
+    and the numpy habits they need (slices, boolean masks) still work."""
+    import keras
+    import tensorflow as tf
+
+    (x, y), _ = small_mnist
+    x, y = x[:640], y[:640]
+
+    def trained_weights(images):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential(
+            [keras.Input((784,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(10)]
+        )
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(images, y, batch_size=64, epochs=2, verbose=0)
+        return model.get_weights()
+
+    tensor = pixels_tensor(x, (784,))
+    assert isinstance(tensor, tf.Tensor)
+    numpy_weights = trained_weights(scale_images(x, (784,)))
+    for ours, theirs in zip(trained_weights(tensor), numpy_weights, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    threes = tensor[y == 3]
+    assert threes.shape == (int(np.sum(y == 3)), 784)
+    np.testing.assert_array_equal(tensor[:5].numpy(), scale_images(x[:5], (784,)))
+
+
+def test_every_assignment_setup_makes_pixels_tensors():
+    """One float32 copy of the images in a student's kernel (bench/notebook_memory.py)."""
+    import json
+    from pathlib import Path
+
+    notebooks = sorted(Path(__file__).parents[1].glob("assignments/source/*/*.ipynb"))
+    assert len(notebooks) == 6
+    for path in notebooks:
+        cells = json.loads(path.read_text())["cells"]
+        ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in cells]
+        setup = cells[ids.index("setup")]
+        source = "".join(setup["source"])
+        assert "x_train = pixels_tensor(x_train," in source, path.name
+        assert "x_test = pixels_tensor(x_test," in source, path.name
+        assert ".astype(" not in source, path.name
+
+
 # -- widgets: shared pixels, release, close, a re-run cell's replacement ----------------------
 
 

@@ -49,7 +49,12 @@ def to_unit_range(images, labels):
 def pixels_tensor(images: np.ndarray, shape: tuple[int, ...] = IMAGE):
     """A float32 tensor (N, *shape) in [0, 1], scaled inside TensorFlow: one float copy,
     where ``tf.constant(scale_images(images))`` holds three while it is made (numpy's and
-    the two TensorFlow keeps of a converted array)."""
+    the two TensorFlow keeps of a converted array).
+
+    Its values equal ``scale_images``'; ``model.fit`` and ``model.predict`` take it with no
+    conversion (a numpy array is converted, two more copies while Keras holds it). It
+    indexes like an array (``x[:1000]``, ``x[labels == 3]``); ``x.numpy()`` gives numpy.
+    """
     import tensorflow as tf
 
     pixels, scale = pixels_for_pipeline(images, shape)

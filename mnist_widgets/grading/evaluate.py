@@ -141,14 +141,14 @@ def evaluate_file(path: str | Path, dataset: str = "mnist", batch_size: int = 25
     import numpy as np
 
     from ..data.loading import load_test_data
-    from ..data.pipeline import scale_images
+    from ..data.pipeline import pixels_tensor
 
     path = Path(path).resolve()
     digest = file_sha256(path) if path.is_file() else ""
     model = load_safely(path)
     shape = _input_shape(model)
     x_test, y_test = load_test_data(dataset, verify=True)
-    images = scale_images(x_test, shape)
+    images = pixels_tensor(x_test, shape)  # no numpy copy for Keras to convert
     probabilities = np.asarray(model.predict(images, batch_size=batch_size, verbose=0))
     if probabilities.shape != (len(y_test), 10):
         raise GradingError(
