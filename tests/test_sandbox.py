@@ -378,6 +378,73 @@ def test_execute_sealed_runs_the_kernel_inside_and_returns_outputs_and_models(tm
     assert [c.source for c in executed.cells] == [c.source for c in nb.cells]
 
 
+@needs_sandbox
+@needs_root
+def test_a_notebook_that_writes_without_end_fills_its_tmpfs_not_the_graders_disk(tmp_path):
+    from mnist_widgets.grading.scratch import PREFIX
+
+    folder = tmp_path / "autograded"
+    folder.mkdir()
+    (folder / "big.bin").write_bytes(b"x" * (12 * MiB))  # more than the sandbox's disk
+    nb = _trusted_notebook()
+    nb.cells[0].source = (
+        "import os\nprint('big.bin there:', os.path.exists('big.bin'))\n"
+        "with open('model.keras', 'w') as handle:\n    handle.write('weights')\n"
+        "written = 0\ntry:\n    with open('fill.bin', 'wb') as handle:\n"
+        "        while written < 64 * 2**20:\n"
+        "            written += handle.write(b'0' * 2**20)\n            handle.flush()\n"
+        "except OSError as exc:\n    print('refused:', exc.strerror)\nprint('wrote', written)"
+    )
+    settings = SandboxSettings(cell_timeout=60, disk_bytes=8 * MiB, copy_out=("*.keras", "*.bin"))
+    mounted_before = [p for p in _mount_points() if PREFIX in p]
+    executed, outcome = sealed.execute_sealed(nb, folder, settings)
+    text = "".join(o.get("text", "") for o in executed.cells[0].outputs)
+    assert "big.bin there: False" in text and "refused: No space left on device" in text
+    written = int(text.split("wrote ")[1].split()[0])
+    assert written <= 8 * MiB  # the last buffered MiB never reached the file
+    assert outcome.limit == "disk" and "8 MiB" in outcome.message
+    assert "not copied in: big.bin" in outcome.log
+    assert (folder / "model.keras").read_text() == "weights"  # what fitted still comes back
+    assert (folder / "big.bin").stat().st_size == 12 * MiB  # the student's own file is kept
+    assert [p for p in _mount_points() if PREFIX in p] == mounted_before  # unmounted
+
+
+@needs_sandbox
+def test_no_file_written_inside_grows_past_the_disk_cap():
+    settings = SandboxSettings(memory_bytes=None, max_processes=None, disk_bytes=4 * MiB)
+    code = (
+        "try:\n    open('/tmp/f', 'wb').write(b'0' * (5 * 2**20))\n"
+        "except OSError as exc:\n    print('refused:', exc.strerror)"
+    )
+    assert "refused: File too large" in _python(code, settings=settings).stdout
+
+
+@needs_root
+def test_a_dead_graders_scratch_tmpfs_is_unmounted(tmp_path):
+    from mnist_widgets.grading import scratch
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    point = tmp_path / f"{scratch.PREFIX}{gone.pid}-stale" / "home"
+    point.mkdir(parents=True)
+    scratch._mount_tmpfs(point, MiB)
+    try:
+        assert str(point) in _mount_points()
+        with scratch.scratch({"home": MiB, "run": None}) as (work, capped):
+            assert capped and str(work / "home") in _mount_points()
+            assert str(work / "run") not in _mount_points() and (work / "run").is_dir()
+            assert str(point) not in _mount_points()  # swept when the next one started
+        assert str(work / "home") not in _mount_points() and not work.exists()
+    finally:
+        scratch._unmount(str(point))
+
+
+def _mount_points():
+    from mnist_widgets.grading.scratch import _mount_points as points
+
+    return points()
+
+
 def test_cells_are_skipped_in_the_kernel_only_when_the_replay_runs_them():
     from traitlets.config import Config
 

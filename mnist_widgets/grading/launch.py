@@ -15,6 +15,7 @@ writes one line to the file descriptor ``report_fd`` of SPEC (a pipe the grader 
 import ctypes
 import json
 import os
+import resource
 import sys
 
 FAILED = 126
@@ -54,6 +55,8 @@ def launch(spec: dict) -> None:
         os.setgroups([])
         os.setresgid(spec["gid"], spec["gid"], spec["gid"])
         os.setresuid(spec["uid"], spec["uid"], spec["uid"])
+    if spec.get("file_bytes") is not None:  # no file written inside can grow past it
+        resource.setrlimit(resource.RLIMIT_FSIZE, (spec["file_bytes"], spec["file_bytes"]))
     check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(no_new_privs)")
     os.execv(spec["argv"][0], spec["argv"])
 

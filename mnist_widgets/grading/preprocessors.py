@@ -85,6 +85,12 @@ class SealedExecute(Execute):
         allow_none=True,
         help="Processes and threads one notebook's sandbox may run at once (None: no cap).",
     ).tag(config=True)
+    disk_limit = Integer(
+        1 * GiB,
+        allow_none=True,
+        help="Bytes of files one notebook may write (a tmpfs of this size as root; without "
+        "root, only a cap on each file's size). None: no cap.",
+    ).tag(config=True)
     wall_timeout = Integer(
         3600, help="Seconds one notebook's sandbox may run in all, whatever its cells do."
     ).tag(config=True)
@@ -111,6 +117,7 @@ class SealedExecute(Execute):
     def settings(self) -> SandboxSettings:
         return SandboxSettings(
             memory_bytes=self.memory_limit,
+            disk_bytes=self.disk_limit,
             max_processes=self.process_limit,
             cell_timeout=self.timeout or 0,
             startup_timeout=self.startup_timeout,

@@ -77,10 +77,13 @@ class SandboxSettings:
     ``wall_timeout`` ends the whole sandbox. Files matching ``copy_out`` (top level of the
     student's folder, regular files only, at most ``max_copy_bytes`` each) come back.
     Graded test cells containing ``skip_marker`` are not run in the kernel (the replay runs
-    them); an empty marker runs every cell.
+    them); an empty marker runs every cell. ``disk_bytes`` caps what a notebook can write:
+    its writable folders are a tmpfs of that size when the grader is root
+    (``scratch.py``), and no file it writes can grow past it (``RLIMIT_FSIZE``).
     """
 
     memory_bytes: int | None = 6 * GiB
+    disk_bytes: int | None = 1 * GiB
     max_processes: int | None = 1024
     cell_timeout: int = 600
     startup_timeout: int = 120
@@ -185,8 +188,15 @@ def sandbox_env(home: str, extra: dict[str, str] | None = None) -> dict[str, str
 class _Launcher:
     """What ``launch.py`` does before it becomes bubblewrap: caps, staged mounts, the uid."""
 
-    def __init__(self, caps: Caps | None, stage: Path | None, mounts: list[Mount], uid, gid):
-        self.caps, self.stage, self.mounts, self.uid, self.gid = caps, stage, mounts, uid, gid
+    def __init__(
+        self,
+        caps: Caps | None,
+        stage: Path | None,
+        mounts: list[Mount],
+        settings: SandboxSettings,
+    ) -> None:
+        self.caps, self.stage, self.mounts = caps, stage, mounts
+        self.uid, self.gid, self.file_bytes = settings.uid, settings.gid, settings.disk_bytes
 
     def staged(self, index: int) -> str:
         return str(self.stage / str(index)) if self.stage else str(self.mounts[index].source)
@@ -200,6 +210,7 @@ class _Launcher:
             "sources": [str(m.source) for m in self.mounts],
             "uid": self.uid,
             "gid": self.gid,
+            "file_bytes": self.file_bytes,
             "argv": argv,
         }
         return [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(spec)]
@@ -293,7 +304,7 @@ def run_sealed(
             stage = work_dir / "stage"
             stage.mkdir()
             os.chmod(work_dir, 0o755)
-        launcher = _Launcher(caps, stage, mounts, settings.uid, settings.gid)
+        launcher = _Launcher(caps, stage, mounts, settings)
         command = bwrap_command(argv, mounts, launcher, cwd, env)
         out_path, err_path = work_dir / "stdout", work_dir / "stderr"
         start = time.monotonic()

@@ -4,7 +4,9 @@ Neither entry point touches the gradebook; both are usable from a worker process
 
 - ``execute_sealed(nb, folder, settings) -> (executed_nb, ExecutionOutcome)`` runs one
   notebook (``nb``, as nbgrader restored it) in a sandbox whose only writable places are a
-  private copy of ``folder`` (``/home/student``) and a private ``/tmp``. The executor and
+  private copy of ``folder`` (``/home/student``) and a private ``/tmp``, both capped in
+  size (``scratch``: a tmpfs of ``settings.disk_bytes`` as root; ``/tmp`` is charged to the
+  memory cap). The executor and
   its kernel both run inside (``executor``). Back come the outputs of each code cell
   (validated, sources and metadata from ``nb``) and the files matching
   ``settings.copy_out`` (regular files, size-capped), copied into ``folder``. Test cells
@@ -19,12 +21,12 @@ the notebook got and, when a limit stopped it, which one in one sentence.
 from __future__ import annotations
 
 import copy
+import errno
 import fnmatch
 import os
 import shutil
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from nbformat.notebooknode import NotebookNode
 from ..errors import GradingError
 from .measure import DATA, data_mounts, read_regular_file, size_text
 from .sandbox import (
+    MiB,
     Mount,
     SandboxSettings,
     require_sandbox,
@@ -42,6 +45,7 @@ from .sandbox import (
     sandbox_env,
     settings_to_json,
 )
+from .scratch import is_full, scratch
 
 HOME = "/home/student"
 RUN = "/sealed"
@@ -90,6 +94,8 @@ def limit_sentence(limit: str | None, settings: SandboxSettings) -> str | None:
         "time": f"Your notebook ran longer than the grader's {settings.wall_timeout:.0f} s "
         "and was stopped.",
         "kernel": "Your notebook's kernel died, and the cells after it did not run.",
+        "disk": f"Your notebook wrote more than {size_text(settings.disk_bytes)} of files; "
+        "what it wrote after that was refused.",
     }
     return sentences.get(limit) if limit else None
 
@@ -99,8 +105,11 @@ def _give_to_sandbox(path: Path, settings: SandboxSettings) -> None:
         os.chown(path, settings.uid, settings.gid)
 
 
-def _copy_in(folder: Path, home: Path, settings: SandboxSettings) -> None:
-    """Regular files and folders of ``folder`` (no links, no notebooks) into ``home``."""
+def _copy_in(folder: Path, home: Path, settings: SandboxSettings, log: list[str]) -> None:
+    """Regular files and folders of ``folder`` (no links, no notebooks) into ``home``.
+
+    A file that does not fit in the sandbox's disk stays out, with a line in ``log``.
+    """
     for dirpath, dirnames, filenames in os.walk(folder):
         rel = Path(dirpath).relative_to(folder)
         target_dir = home / rel
@@ -115,7 +124,14 @@ def _copy_in(folder: Path, home: Path, settings: SandboxSettings) -> None:
             # the notebooks there hold the restored hidden tests: they stay outside
             if name.endswith(".ipynb") or not stat.S_ISREG(os.lstat(source).st_mode):
                 continue
-            shutil.copyfile(source, target_dir / name, follow_symlinks=False)
+            try:
+                shutil.copyfile(source, target_dir / name, follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EFBIG):
+                    raise
+                (target_dir / name).unlink(missing_ok=True)
+                log.append(f"not copied in: {rel / name}: larger than the sandbox's disk")
+                continue
             _give_to_sandbox(target_dir / name, settings)
 
 
@@ -220,12 +236,14 @@ def execute_sealed(
             cell.outputs = []
             if is_replayed(cell, settings.skip_marker):
                 cell.source = ""  # the hidden thresholds never enter the sandbox
-    with tempfile.TemporaryDirectory(prefix="mnist-widgets-sealed-") as work:
-        home, run = Path(work) / "home", Path(work) / "run"
+    log: list[str] = []
+    # the run folder holds the notebook going in and its outputs (at most max_output_bytes)
+    sizes = {"home": settings.disk_bytes, "run": 2 * settings.max_output_bytes + 16 * MiB}
+    with scratch(sizes) as (work, disk_capped):
+        home, run = work / "home", work / "run"
         for path in (home, run):
-            path.mkdir()
             _give_to_sandbox(path, settings)
-        _copy_in(folder, home, settings)
+        _copy_in(folder, home, settings, log)
         nbformat.write(inside, run / "in.ipynb")
         (run / "settings.json").write_text(settings_to_json(settings))
         mounts = [Mount(home, HOME, writable=True), Mount(run, RUN, writable=True)]
@@ -236,11 +254,13 @@ def execute_sealed(
         done = run_sealed(argv, mounts, settings, cwd=HOME, env=env)
         ran = _read_executed(run / "out.ipynb", settings.max_output_bytes)
         limit = done.limit
+        if limit is None and disk_capped and is_full(home):
+            limit = "disk"
         if limit is None and (ran is None or ran.metadata.get("sealed", {}).get("stopped")):
             limit = "kernel"
         sentence = limit_sentence(limit, settings)
         merged, cells_run = merge_outputs(nb, ran, settings, sentence)
-        log = [done.stderr.strip()] if done.stderr.strip() else []
+        log += [done.stderr.strip()] if done.stderr.strip() else []
         copied = _copy_out(home, folder, settings, log)
     code_cells = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
     outcome = ExecutionOutcome(

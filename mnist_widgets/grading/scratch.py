@@ -1,0 +1,104 @@
+"""The sandbox's writable folders on a size-capped tmpfs: a disk cap for student code.
+
+Inside the sandbox a notebook can write only to its home and run folders (``/tmp`` and
+``/dev/shm`` are tmpfs inside it, charged to its memory cap). Those two live in one
+scratch folder of the grader's. As root the grader mounts a tmpfs of ``disk_bytes`` there,
+so a notebook that writes without end gets "No space left on device" and the grader's disk
+stays untouched; its pages count against the sandbox's memory cap, and go when the tmpfs is
+unmounted. Without root no mount is possible: the folder is a plain temporary one, and only
+the launcher's per-file limit (``RLIMIT_FSIZE``) holds. The home and the executor's run
+folder are separate tmpfs: a student who fills the home still gets the notebook's outputs.
+
+A grader killed while a scratch tmpfs was mounted leaves it behind; its mount point carries
+the grader's process id, and the next scratch of this machine unmounts it once that process
+is gone (as ``limits.Caps`` does with cgroups).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+PREFIX = "mnist-widgets-sealed-"
+MS_NOSUID, MS_NODEV = 2, 4
+MNT_DETACH = 2
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount_tmpfs(folder: Path, size_bytes: int) -> None:
+    options = f"size={size_bytes},mode=0755".encode()
+    if _libc().mount(b"tmpfs", str(folder).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options):
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount tmpfs: {os.strerror(errno)}", str(folder))
+
+
+def _unmount(folder: str) -> None:
+    _libc().umount2(folder.encode(), MNT_DETACH)
+
+
+def _mount_points() -> list[str]:
+    """Mount points of this machine's mount namespace (``/proc/self/mountinfo``)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    return [line.split()[4].replace("\\040", " ") for line in lines if len(line.split()) > 4]
+
+
+def _owner_gone(name: str) -> bool:
+    from .limits import _is_running
+
+    owner = name[len(PREFIX) :].partition("-")[0]
+    return not (owner.isdigit() and _is_running(int(owner)))
+
+
+def sweep() -> list[str]:
+    """Unmount the scratch tmpfs of graders that are gone; returns their mount points."""
+    swept = []
+    for point in _mount_points():
+        owner = os.path.basename(os.path.dirname(point))
+        if owner.startswith(PREFIX) and _owner_gone(owner):
+            _unmount(point)
+            swept.append(point)
+    return swept
+
+
+def is_full(folder: Path, margin: int = 64 * 1024) -> bool:
+    """True when ``folder``'s file system has less than ``margin`` bytes left."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < margin
+
+
+@contextlib.contextmanager
+def scratch(sizes: dict[str, int | None]) -> Iterator[tuple[Path, bool]]:
+    """A fresh folder holding one folder per name of ``sizes``, and whether they are capped.
+
+    As root, each folder whose size is set is a tmpfs of that size of its own, so filling one
+    (the student's home) leaves room in the others (where the executor writes its results).
+    """
+    capped = os.geteuid() == 0 and any(size is not None for size in sizes.values())
+    if capped:
+        sweep()
+    with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-") as work:
+        mounted: list[Path] = []
+        try:
+            for name, size in sizes.items():
+                folder = Path(work) / name
+                folder.mkdir()
+                if capped and size is not None:
+                    _mount_tmpfs(folder, size)
+                    mounted.append(folder)
+            yield Path(work), capped
+        finally:
+            for folder in mounted:
+                _unmount(str(folder))
