@@ -324,9 +324,14 @@ def test_image_shaped_model_and_small_data(mnist):
     assert probabilities.shape == (10,) and probabilities.sum() == pytest.approx(1.0, abs=1e-5)
 
 
-def test_bad_models_and_data_are_clear_errors(model, mnist):
+def test_bad_models_and_data_are_clear_errors(model, mnist, monkeypatch):
+    import gc
+    import sys
+
     import keras
 
+    unraisable = []  # a half-built gallery's clean-up must not fail when it is collected
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     x_test, y_test = mnist[1]
     odd = keras.Sequential([keras.Input((100,)), keras.layers.Dense(10, activation="softmax")])
     with pytest.raises(ModelSpecError, match="784"):
@@ -337,6 +342,8 @@ def test_bad_models_and_data_are_clear_errors(model, mnist):
         PredictionGallery(model, (x_test[:10], y_test[:9]))
     with pytest.raises(DataError, match="28x28"):
         PredictionGallery(model, (np.zeros((5, 10, 10)), np.zeros(5)))
+    gc.collect()
+    assert [repr(u.exc_value) for u in unraisable] == []
 
 
 def test_float_digits_are_taken_as_scaled(model, mnist):

@@ -149,7 +149,7 @@ class PredictionGallery(widgets.VBox):
     @property
     def released(self) -> bool:
         """True once ``release()`` or ``close()`` dropped the model and the predictions."""
-        return self.predictions is None
+        return getattr(self, "predictions", None) is None  # None too if __init__ failed
 
     def release(self) -> None:
         """Drop the model, the predictions and the attributions; the page shown stays as a
@@ -177,9 +177,10 @@ class PredictionGallery(widgets.VBox):
 
     def close(self) -> None:
         """``release()``, then close every widget of the gallery."""
-        self.release()
-        self.sprite_clicks.close()
-        close_parts(self)
+        if hasattr(self, "sprite_clicks"):  # not when __init__ stopped early (a bad model)
+            self.release()
+            self.sprite_clicks.close()
+            close_parts(self)
         super().close()
 
     def update_predictions(self) -> None:
