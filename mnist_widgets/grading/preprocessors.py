@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from traitlets import Bool, Integer, List, Unicode
 from ..errors import SandboxError
 from .checks import clean_environment
 from .limits import Caps
+from .measure import size_text
 from .sandbox import (
     NOBODY,
     UNSAFE_SETTING,
@@ -155,6 +157,11 @@ class SealedExecute(Execute):
             caps.close()
         if note:
             self.log.warning("%s", note)
+        if settings.disk_bytes is not None and os.geteuid() != 0:
+            self.log.warning(
+                "no disk cap but on each file's size (%s): a size-capped tmpfs needs root",
+                size_text(settings.disk_bytes),
+            )
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         folder = Path(resources.get("metadata", {}).get("path") or ".")
@@ -177,7 +184,9 @@ class SealedExecute(Execute):
             shutil.rmtree(folder, ignore_errors=True)  # so the next autograde redoes it
             raise SystemExit(1) from None
         for line in outcome.log.splitlines():
-            if line.startswith(("[sandbox] ERROR", "[sandbox] WARNING", "not copied out")):
+            if line.startswith(
+                ("[sandbox] ERROR", "[sandbox] WARNING", "not copied out", "not copied in")
+            ):
                 self.log.warning("%s", line[:300])
         peak = f", peak memory {outcome.peak_memory / GiB:.2f} GiB" if outcome.peak_memory else ""
         self.log.info(
