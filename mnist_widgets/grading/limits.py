@@ -34,13 +34,13 @@ def _is_running(pid: int) -> bool:
     return True
 
 
-def _owner_gone(name: str) -> bool:
-    """True for a sandbox cgroup whose grader process no longer runs.
+def owner_gone(name: str, prefix: str = PREFIX) -> bool:
+    """True for a sandbox's cgroup or scratch folder whose grader process no longer runs.
 
-    Names are ``PREFIX<pid>-<random>``; a name with no process id (made by an older
+    Names are ``prefix<pid>-<random>``; a name with no process id (made by an older
     version) counts as gone: only a dead grader leaves one behind.
     """
-    owner = name[len(PREFIX) :].partition("-")[0]
+    owner = name[len(prefix) :].partition("-")[0]
     return not (owner.isdigit() and _is_running(int(owner)))
 
 
@@ -107,7 +107,7 @@ class Caps:
             except OSError:
                 continue
             for child in children:
-                if child.name.startswith(PREFIX) and child.is_dir() and _owner_gone(child.name):
+                if child.name.startswith(PREFIX) and child.is_dir() and owner_gone(child.name):
                     stale.setdefault(child.name, {})[controller] = child
         removed = []
         for name, dirs in sorted(stale.items()):

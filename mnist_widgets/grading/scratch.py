@@ -23,6 +23,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .limits import owner_gone
+
 PREFIX = "mnist-widgets-sealed-"
 MS_NOSUID, MS_NODEV = 2, 4
 MNT_DETACH = 2
@@ -52,19 +54,12 @@ def _mount_points() -> list[str]:
     return [line.split()[4].replace("\\040", " ") for line in lines if len(line.split()) > 4]
 
 
-def _owner_gone(name: str) -> bool:
-    from .limits import _is_running
-
-    owner = name[len(PREFIX) :].partition("-")[0]
-    return not (owner.isdigit() and _is_running(int(owner)))
-
-
 def sweep() -> list[str]:
     """Unmount the scratch tmpfs of graders that are gone; returns their mount points."""
     swept = []
     for point in _mount_points():
         owner = os.path.basename(os.path.dirname(point))
-        if owner.startswith(PREFIX) and _owner_gone(owner):
+        if owner.startswith(PREFIX) and owner_gone(owner, PREFIX):
             _unmount(point)
             swept.append(point)
     return swept
