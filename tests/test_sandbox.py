@@ -21,7 +21,7 @@ import pytest
 
 from mnist_widgets.errors import GradingError, SandboxError
 from mnist_widgets.grading import measure, sandbox, sealed
-from mnist_widgets.grading.sandbox import MiB, Mount, SandboxSettings, run_sealed
+from mnist_widgets.grading.sandbox import GiB, MiB, Mount, SandboxSettings, run_sealed
 
 REPO = Path(__file__).resolve().parents[1]
 REASON = sandbox.unavailable_reason()
@@ -437,6 +437,23 @@ def test_a_dead_graders_scratch_tmpfs_is_unmounted(tmp_path):
         assert str(work / "home") not in _mount_points() and not work.exists()
     finally:
         scratch._unmount(str(point))
+
+
+def test_where_no_tmpfs_can_be_mounted_the_folders_are_plain_and_it_is_said(monkeypatch):
+    from mnist_widgets.grading import scratch
+
+    def refuse(folder, size):
+        raise PermissionError(1, "Operation not permitted", str(folder))
+
+    monkeypatch.setattr(scratch, "_mount_tmpfs", refuse)  # a container that forbids mounts
+    monkeypatch.setattr(scratch.os, "geteuid", lambda: 0)
+    with scratch.scratch({"home": MiB, "run": MiB}) as (work, capped):
+        assert not capped and (work / "home").is_dir() and (work / "run").is_dir()
+    note = scratch.disk_cap_note(GiB)
+    assert note == "no disk cap but on each file's size (1 GiB): no tmpfs can be mounted here"
+    monkeypatch.setattr(scratch.os, "geteuid", lambda: 1000)
+    assert scratch.disk_cap_note(GiB).endswith(": mounting a tmpfs needs root")
+    assert scratch.disk_cap_note(None) is None
 
 
 def _mount_points():

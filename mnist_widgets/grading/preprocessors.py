@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,6 @@ from traitlets import Bool, Integer, List, Unicode
 from ..errors import SandboxError
 from .checks import clean_environment
 from .limits import Caps
-from .measure import size_text
 from .sandbox import (
     NOBODY,
     UNSAFE_SETTING,
@@ -39,6 +37,7 @@ from .sandbox import (
     settings_to_json,
     unavailable_reason,
 )
+from .scratch import disk_cap_note
 from .sealed import execute_sealed, is_replayed
 
 REPLAY_MODULE = "mnist_widgets.grading.replay"
@@ -157,11 +156,9 @@ class SealedExecute(Execute):
             caps.close()
         if note:
             self.log.warning("%s", note)
-        if settings.disk_bytes is not None and os.geteuid() != 0:
-            self.log.warning(
-                "no disk cap but on each file's size (%s): a size-capped tmpfs needs root",
-                size_text(settings.disk_bytes),
-            )
+        disk_note = disk_cap_note(settings.disk_bytes)
+        if disk_note:
+            self.log.warning("%s", disk_note)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         folder = Path(resources.get("metadata", {}).get("path") or ".")

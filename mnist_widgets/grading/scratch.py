@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .limits import owner_gone
+from .measure import size_text
 
 PREFIX = "mnist-widgets-sealed-"
 MS_NOSUID, MS_NODEV = 2, 4
@@ -80,6 +81,8 @@ def scratch(sizes: dict[str, int | None]) -> Iterator[tuple[Path, bool]]:
 
     As root, each folder whose size is set is a tmpfs of that size of its own, so filling one
     (the student's home) leaves room in the others (where the executor writes its results).
+    Where no tmpfs can be mounted (not root, or a container that forbids mounts), they are
+    plain folders and the flag is False.
     """
     capped = os.geteuid() == 0 and any(size is not None for size in sizes.values())
     if capped:
@@ -91,9 +94,25 @@ def scratch(sizes: dict[str, int | None]) -> Iterator[tuple[Path, bool]]:
                 folder = Path(work) / name
                 folder.mkdir()
                 if capped and size is not None:
-                    _mount_tmpfs(folder, size)
+                    try:
+                        _mount_tmpfs(folder, size)
+                    except OSError:
+                        capped = False
+                        continue
                     mounted.append(folder)
             yield Path(work), capped
         finally:
             for folder in mounted:
                 _unmount(str(folder))
+
+
+def disk_cap_note(disk_bytes: int | None) -> str | None:
+    """One line when notebooks here get no size-capped tmpfs (None when they do, or when no
+    cap is asked for)."""
+    if disk_bytes is None:
+        return None
+    with scratch({"probe": 1024 * 1024}) as (_, capped):
+        if capped:
+            return None
+    why = "mounting a tmpfs needs root" if os.geteuid() else "no tmpfs can be mounted here"
+    return f"no disk cap but on each file's size ({size_text(disk_bytes)}): {why}"
