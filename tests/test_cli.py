@@ -28,6 +28,20 @@ def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess
     )
 
 
+TELLS_TENSORFLOW = (
+    "import sys\nfrom mnist_widgets.cli import main\n"
+    "try:\n    code = main(sys.argv[1:])\nexcept SystemExit as exc:\n    code = exc.code\n"
+    "print('tensorflow loaded:', 'tensorflow' in sys.modules)\nsys.exit(code)"
+)
+
+
+def cli_telling_tensorflow(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``cli``, and a last line of stdout saying whether TensorFlow was imported."""
+    full_env = {**os.environ, **(env or {})}
+    command = [sys.executable, "-c", TELLS_TENSORFLOW, *args]
+    return subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=300)
+
+
 def test_presets_lists_the_ladder_then_the_extras():
     out = cli("presets").stdout.splitlines()
     names = [line.split()[0] for line in out if line and not line.startswith("beyond")]
@@ -93,7 +107,7 @@ def test_data_info_flags_a_bad_checksum(tmp_path):
     assert run.returncode == 1
     assert re.search(r"t10k-labels-idx1-ubyte.gz .* CHECKSUM MISMATCH", run.stdout)
     # training on that folder is refused with one line, no traceback
-    train = cli(
+    train = cli_telling_tensorflow(
         "train",
         "--preset",
         "softmax",
@@ -108,6 +122,7 @@ def test_data_info_flags_a_bad_checksum(tmp_path):
     assert train.returncode == 2
     assert "Traceback" not in train.stderr
     assert re.search(r"^mnist-widgets: error: .*checksum mismatch.*$", train.stderr, re.M)
+    assert "tensorflow loaded: False" in train.stdout  # refused before the slow import
 
 
 def test_train_saves_model_and_curves_and_prints_the_accuracy(tmp_path):
@@ -154,8 +169,9 @@ def test_train_saves_model_and_curves_and_prints_the_accuracy(tmp_path):
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(args, words):
-    run = cli(*args)
+    run = cli_telling_tensorflow(*args)
     assert run.returncode == 2
     lines = [line for line in run.stderr.splitlines() if line.startswith("mnist-widgets")]
     assert len(lines) == 1 and words in lines[0], run.stderr
     assert "Traceback" not in run.stderr
+    assert "tensorflow loaded: False" in run.stdout  # at once, not after TensorFlow's import

@@ -57,13 +57,16 @@ def run(args) -> int:
     from ..data.loading import load_data
     from ..models.presets import EXTRA_PRESETS, build_model, get_preset
     from ..reports.curves import save_curves
+
+    # what a user can get wrong is checked before TensorFlow loads (seconds): one line at once
+    out = _writable_dir(args.out)
+    preset = get_preset(args.preset)
+    data = load_data(args.dataset)
+
     from ..training.engine import Trainer, seed_everything
     from ..training.progress import ProgressBar
     from ..training.saved_runs import save_training_run
 
-    out = _writable_dir(args.out)
-    preset = get_preset(args.preset)
-    data = load_data(args.dataset)
     seed_everything(args.seed)
     model = build_model(preset.name, compiled=False)  # the engine compiles it for the run
     trainer = Trainer(
