@@ -49,6 +49,7 @@ def test_presets_lists_the_ladder_then_the_extras():
     assert "batch 64" in out[6] and "0.666" in out[6]
 
 
+@pytest.mark.slow  # trains for about 10 s (in a process that imports TensorFlow)
 def test_train_takes_the_fast_route(tmp_path):
     run = cli(
         "train",
@@ -125,6 +126,7 @@ def test_data_info_flags_a_bad_checksum(tmp_path):
     assert "tensorflow loaded: False" in train.stdout  # refused before the slow import
 
 
+@pytest.mark.slow  # trains for about 10 s (in a process that imports TensorFlow)
 def test_train_saves_model_and_curves_and_prints_the_accuracy(tmp_path):
     run = cli(
         "train",

@@ -107,6 +107,7 @@ def test_shifts_move_each_image_by_at_most_the_given_pixels():
     assert np.abs(offsets).max() <= 2 and len({tuple(o) for o in offsets}) > 5
 
 
+@pytest.mark.slow  # trains for about 10 s
 def test_fast_trainer_learns_and_counts_images_per_group(small_mnist, tmp_path):
     import keras
 
