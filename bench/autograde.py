@@ -41,6 +41,8 @@ from pathlib import Path
 
 from _common import REPO, load_average, machine
 
+from mnist_widgets.grading.limits import own_cgroups
+
 STUDENT = "bench"
 VENV_BIN = Path(sys.executable).parent
 SEALED, UNSEALED = "sandbox", "no sandbox"
@@ -74,19 +76,13 @@ class CpuMeter:
         self.folder: Path | None = None
         self.seconds: float | None = None
 
-    def _own(self, controller: str) -> str:
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            if controller in controllers.split(","):
-                return path
-        raise OSError(f"no {controller or 'unified'} cgroup")
-
     def __enter__(self) -> CpuMeter:
         name = f"mnist-widgets-bench-{uuid.uuid4().hex[:8]}"
         unified = (CGROUP_ROOT / "cgroup.controllers").exists()
         base = CGROUP_ROOT if unified else CGROUP_ROOT / "cpuacct"
-        with contextlib.suppress(OSError):
-            folder = base / self._own("" if unified else "cpuacct").lstrip("/") / name
+        with contextlib.suppress(OSError, KeyError):
+            own = own_cgroups()["" if unified else "cpuacct"]
+            folder = base / own.lstrip("/") / name
             folder.mkdir()
             self.folder = folder
         return self

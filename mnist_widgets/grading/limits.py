@@ -26,11 +26,11 @@ PREFIX = "mnist-widgets-sandbox-"
 
 def _is_running(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # PermissionError: running, as another user
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
@@ -44,7 +44,7 @@ def owner_gone(name: str, prefix: str = PREFIX) -> bool:
     return not (owner.isdigit() and _is_running(int(owner)))
 
 
-def _own_cgroups() -> dict[str, str]:
+def own_cgroups() -> dict[str, str]:
     """{controller: path} of this process, from ``/proc/self/cgroup`` ("" for v2)."""
     found = {}
     for line in Path("/proc/self/cgroup").read_text().splitlines():
@@ -83,7 +83,7 @@ class Caps:
         """
         name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
-            own = _own_cgroups()
+            own = own_cgroups()
             if (CGROUP_ROOT / "cgroup.controllers").exists():
                 cls.sweep({"unified": CGROUP_ROOT / own.get("", "/").lstrip("/")})
                 return cls._create_v2(own.get("", "/"), name, memory_bytes, max_processes)

@@ -195,8 +195,7 @@ class _Launcher:
         mounts: list[Mount],
         settings: SandboxSettings,
     ) -> None:
-        self.caps, self.stage, self.mounts = caps, stage, mounts
-        self.uid, self.gid, self.file_bytes = settings.uid, settings.gid, settings.disk_bytes
+        self.caps, self.stage, self.mounts, self.settings = caps, stage, mounts, settings
 
     def staged(self, index: int) -> str:
         return str(self.stage / str(index)) if self.stage else str(self.mounts[index].source)
@@ -208,9 +207,9 @@ class _Launcher:
             "cgroup_procs": [str(p) for p in self.caps.procs_files()] if self.caps else [],
             "stage": str(self.stage) if self.stage is not None else None,
             "sources": [str(m.source) for m in self.mounts],
-            "uid": self.uid,
-            "gid": self.gid,
-            "file_bytes": self.file_bytes,
+            "uid": self.settings.uid,
+            "gid": self.settings.gid,
+            "file_bytes": self.settings.disk_bytes,
             "argv": argv,
         }
         return [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(spec)]

@@ -17,12 +17,12 @@ is gone (as ``limits.Caps`` does with cgroups).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .launch import check, libc
 from .limits import owner_gone
 from .measure import size_text
 
@@ -31,19 +31,14 @@ MS_NOSUID, MS_NODEV = 2, 4
 MNT_DETACH = 2
 
 
-def _libc():
-    return ctypes.CDLL(None, use_errno=True)
-
-
 def _mount_tmpfs(folder: Path, size_bytes: int) -> None:
     options = f"size={size_bytes},mode=0755".encode()
-    if _libc().mount(b"tmpfs", str(folder).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options):
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"mount tmpfs: {os.strerror(errno)}", str(folder))
+    flags = MS_NOSUID | MS_NODEV
+    check(libc.mount(b"tmpfs", str(folder).encode(), b"tmpfs", flags, options), str(folder))
 
 
 def _unmount(folder: str) -> None:
-    _libc().umount2(folder.encode(), MNT_DETACH)
+    libc.umount2(folder.encode(), MNT_DETACH)
 
 
 def _mount_points() -> list[str]:

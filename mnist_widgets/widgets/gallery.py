@@ -265,7 +265,7 @@ class PredictionGallery(widgets.VBox):
     @traitlets.validate("selected_index")
     def _valid_index(self, proposal):
         index = proposal["value"]
-        if index is not None and self.released:
+        if index is not None:
             self._check_live()
         if index is not None and not 0 <= index < len(self.predictions):
             raise DataError(f"selected_index must be 0-{len(self.predictions) - 1} or None")

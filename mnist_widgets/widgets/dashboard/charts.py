@@ -14,6 +14,7 @@ import numpy as np
 
 from ...models.schedules import Schedule
 from ...training.history import History
+from ..lines import assign, downsample
 
 TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"
@@ -23,21 +24,6 @@ ZOOMS = (("0-1", 0.0), ("0.9-1", 0.9), ("0.98-1", 0.98))
 PLAN_POINTS_PER_EPOCH = 16
 PLAN_MAX_POINTS = 400
 PLAN_EPOCH_END = 1e-6  # each epoch's curve ends just before the next begins: a step is a step
-
-
-def downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_points`` points: consecutive blocks of equal size averaged (the tail too)."""
-    n = len(y)
-    if n <= max_points:
-        return x, y
-    factor = math.ceil(n / max_points)
-    full = n - n % factor
-    xs = x[:full].reshape(-1, factor).mean(axis=1)
-    ys = y[:full].reshape(-1, factor).mean(axis=1)
-    if full < n:
-        xs = np.append(xs, x[full:].mean())
-        ys = np.append(ys, y[full:].mean())
-    return xs, ys
 
 
 def planned_curve(schedule: Schedule | None, epochs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,13 +77,6 @@ def _curve_marks(scales: dict) -> dict[str, bq.Lines]:
             **common,
         ),
     }
-
-
-def _assign(mark, x, y) -> None:
-    """Replace a mark's data in place: one message to the front end."""
-    with mark.hold_sync():
-        mark.x = np.asarray(x, dtype=float)
-        mark.y = np.asarray(y, dtype=float)
 
 
 class TrainingCharts(widgets.VBox):
@@ -185,15 +164,15 @@ class TrainingCharts(widgets.VBox):
     def clear(self) -> None:
         """Empty the loss and accuracy curves and the used rates (the plan stays)."""
         for mark in [*self.loss_marks.values(), *self.accuracy_marks.values()]:
-            _assign(mark, [], [])
-        _assign(self.rate_marks["actual"], [], [])
+            assign(mark, [], [])
+        assign(self.rate_marks["actual"], [], [])
         self._fit_rate_scale()
 
     def show_batches(self, history: History, max_points: int) -> None:
         """The per-batch training curves, at most ``max_points`` points each."""
         series = history.batch_series()
         for marks, key in ((self.loss_marks, "loss"), (self.accuracy_marks, "accuracy")):
-            _assign(marks["train"], *downsample(series["x"], series[key], max_points))
+            assign(marks["train"], *downsample(series["x"], series[key], max_points))
 
     def show_epochs(self, history: History) -> None:
         """The validation points and the learning rate each epoch began with."""
@@ -201,17 +180,17 @@ class TrainingCharts(widgets.VBox):
             (self.loss_marks, "val_loss"),
             (self.accuracy_marks, "val_" + history.accuracy_key),
         ):
-            _assign(marks["validation"], *history.epoch_series(key))
+            assign(marks["validation"], *history.epoch_series(key))
         self.show_rates(history)
 
     def show_rates(self, history: History) -> None:
         """The learning rate each epoch began with, one dot an epoch."""
-        _assign(self.rate_marks["actual"], history.rate_epochs, history.learning_rates)
+        assign(self.rate_marks["actual"], history.rate_epochs, history.learning_rates)
         self._fit_rate_scale()
 
     def show_plan(self, x: np.ndarray, rates: np.ndarray) -> None:
         """The planned learning rate (see ``planned_curve``); empty arrays clear it."""
-        _assign(self.rate_marks["planned"], x, rates)
+        assign(self.rate_marks["planned"], x, rates)
         self._fit_rate_scale()
 
     def _fit_rate_scale(self) -> None:

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ...runs import RunCurves
+from ..lines import assign, downsample
 
 # one colour per run, as in the stylesheet's .mnist-runboard-color-N swatches
 PALETTE = (
@@ -29,24 +30,6 @@ PALETTE = (
 )
 MAX_BATCH_POINTS = 600
 METRICS = ("loss", "accuracy")
-
-
-def downsample(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_points`` points: consecutive blocks of equal size averaged (the tail too).
-
-    The dashboard's own (``dashboard/charts.py``) is not imported: that package brings in
-    the training engine and TensorFlow, which a board of saved runs does not need.
-    """
-    n = len(y)
-    if n <= max_points:
-        return x, y
-    factor = -(-n // max_points)
-    full = n - n % factor
-    xs = x[:full].reshape(-1, factor).mean(axis=1)
-    ys = y[:full].reshape(-1, factor).mean(axis=1)
-    if full < n:
-        xs, ys = np.append(xs, x[full:].mean()), np.append(ys, y[full:].mean())
-    return xs, ys
 
 
 class CurveSlot:
@@ -80,8 +63,8 @@ class CurveSlot:
     def show(self, label: str, color: str, curves: RunCurves) -> None:
         for metric in METRICS:
             x, y = downsample(curves.batches["x"], curves.batches[metric], MAX_BATCH_POINTS)
-            _assign(self.batch[metric], x, y, colors=[color])
-            _assign(
+            assign(self.batch[metric], x, y, colors=[color])
+            assign(
                 self.epoch[metric],
                 curves.epochs["x"],
                 curves.epochs[f"val_{metric}"],
@@ -92,17 +75,8 @@ class CurveSlot:
 
     def clear(self) -> None:
         for metric in METRICS:
-            _assign(self.batch[metric], [], [])
-            _assign(self.epoch[metric], [], [], labels=[""], display_legend=False)
-
-
-def _assign(mark, x, y, **traits) -> None:
-    """Replace a mark's data (and any other traits) in place: one message to the front end."""
-    with mark.hold_sync():
-        mark.x = np.asarray(x, dtype=float)
-        mark.y = np.asarray(y, dtype=float)
-        for name, value in traits.items():
-            setattr(mark, name, value)
+            assign(self.batch[metric], [], [])
+            assign(self.epoch[metric], [], [], labels=[""], display_legend=False)
 
 
 class CurveOverlay(widgets.HBox):
